@@ -1,0 +1,90 @@
+/**
+ * Puts the sidecar together from a Config: database and migrations, the services, the delivery
+ * worker and the gRPC server. Tests start it in-process on port 0; main() adds signals.
+ */
+import type { Config } from './config';
+import { connect, type Db } from './db/connect';
+import { migrateLatest } from './db/migrate';
+import { HttpSender } from './delivery/http-sender';
+import { DeliveryWorker } from './delivery/worker';
+import { Authenticator } from './grpc/auth';
+import { startGrpcServer, stopGrpcServer, SERVICE_NAMES, type GrpcServer } from './grpc/server';
+import { EventCatalog } from './ingest/catalog/catalog';
+import { Ingestor } from './ingest/ingestor';
+import { ingestService } from './ingest/service';
+import { DeliveryHistory } from './management/delivery-history';
+import { managementService } from './management/service';
+import { WebhookStore } from './management/webhook-store';
+import { WebhookManager } from './management/webhooks';
+import { SecretBox } from './security/secret-box';
+import { createLogger, type Logger } from './telemetry/logger';
+
+/** The lease is derived from the request timeout, so the two cannot drift apart. */
+export const LEASE_MARGIN_MS = 30_000;
+
+export interface App {
+  readonly port: number;
+  readonly db: Db;
+  readonly logger: Logger;
+  stop(): Promise<void>;
+}
+
+export async function startApp(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<App> {
+  const db = connect(config.db);
+  try {
+    const applied = await migrateLatest(db);
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  const catalog = new EventCatalog();
+  const secrets = new SecretBox(config.encryptionKeys);
+  const sender = new HttpSender({ requestTimeoutMs: config.requestTimeoutMs, allowedCidrs: config.allowedCidrs });
+  const worker = new DeliveryWorker(
+    { db, sender, secrets, logger },
+    {
+      concurrency: config.deliveryConcurrency,
+      pollIntervalMs: config.pollIntervalMs,
+      leaseMs: config.requestTimeoutMs + LEASE_MARGIN_MS,
+      maxRetries: config.maxRetries,
+      retryBaseMs: config.retryBaseMs,
+    },
+  );
+  const handlerDeps = { auth: new Authenticator(config.tokens), logger };
+  const ingestor = new Ingestor({
+    db,
+    rules: { catalog, maxEventBytes: config.maxEventBytes },
+    onCommitted: () => worker.wake(),
+  });
+  const webhooks = new WebhookManager(new WebhookStore(db), secrets, { catalog, allowedCidrs: config.allowedCidrs });
+  let grpcServer: GrpcServer;
+  try {
+    grpcServer = await startGrpcServer(
+      config.grpcAddr,
+      ingestService(handlerDeps, ingestor),
+      managementService(handlerDeps, { webhooks, history: new DeliveryHistory(db), catalog }),
+    );
+  } catch (err) {
+    await Promise.all([sender.close(), db.destroy()]);
+    throw err;
+  }
+  worker.start();
+  logger.info({ addr: config.grpcAddr, port: grpcServer.port, db: config.db.kind }, 'webhooks sidecar started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port: grpcServer.port,
+    db,
+    logger,
+    stop: () =>
+      (stopping ??= (async () => {
+        for (const name of ['', ...SERVICE_NAMES]) grpcServer.health.setStatus(name, 'NOT_SERVING');
+        await stopGrpcServer(grpcServer.server, 10_000);
+        await worker.stop();
+        await sender.close();
+        await db.destroy();
+        logger.info('webhooks sidecar stopped');
+      })()),
+  };
+}

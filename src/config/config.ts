@@ -1,0 +1,113 @@
+/**
+ * The sidecar's configuration, parsed once from the environment, validated and frozen, then
+ * passed down. Nothing else in src/ reads process.env. A bad value throws ConfigError naming the
+ * variable, and main() stops the process with that message.
+ */
+import { AllowedRanges } from '../security/destination';
+import { parseDbUrl, type DbTarget } from './db-url';
+import { ConfigError, EnvReader, type Env } from './env-reader';
+
+export { ConfigError, type Env };
+
+export interface Tokens {
+  readonly ingest: string;
+  readonly admin: string;
+  /** The platform operator's token; platform webhooks are off without it. */
+  readonly platform: string | undefined;
+}
+
+export interface Config {
+  readonly db: DbTarget;
+  readonly grpcAddr: string;
+  readonly tokens: Tokens;
+  /** The first key encrypts signing secrets; every key decrypts (key rotation). */
+  readonly encryptionKeys: readonly Buffer[];
+  readonly maxRetries: number;
+  readonly retryBaseMs: number;
+  readonly requestTimeoutMs: number;
+  readonly allowedCidrs: AllowedRanges;
+  /** Largest accepted event, as the JSON body a receiver gets. */
+  readonly maxEventBytes: number;
+  /** Deliveries in flight at once in this process. */
+  readonly deliveryConcurrency: number;
+  /** How often workers look for due retries and other replicas' work. */
+  readonly pollIntervalMs: number;
+  readonly logLevel: string;
+  /** Embedded mode (SQLite): where generated tokens and the key are kept. */
+  readonly dataDir: string | undefined;
+}
+
+/** Settings that embedded mode may fill in; MySQL mode requires them. */
+export interface PartialSecrets {
+  readonly tokens: Partial<Tokens>;
+  readonly encryptionKeys: readonly Buffer[];
+}
+
+export const DEFAULT_DB_URL = 'sqlite:./data/webhooks.db';
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Parses everything but the secrets that embedded mode may generate. `fillSecrets` supplies
+ * them (src/config/embedded.ts reads or creates them in the data folder).
+ */
+export function parseConfig(
+  env: Env,
+  fillSecrets: (db: DbTarget, given: PartialSecrets) => { tokens: Tokens; encryptionKeys: Buffer[] },
+): Config {
+  const read = new EnvReader(env);
+  const db = read.with('WEBHOOKS_DB_URL', DEFAULT_DB_URL, parseDbUrl);
+  const given: PartialSecrets = {
+    tokens: {
+      ingest: read.optionalToken('WEBHOOKS_INGEST_TOKEN'),
+      admin: read.optionalToken('WEBHOOKS_ADMIN_TOKEN'),
+      platform: read.optionalToken('WEBHOOKS_PLATFORM_TOKEN'),
+    },
+    encryptionKeys: read.with('WEBHOOKS_ENCRYPTION_KEY', '', parseEncryptionKeys),
+  };
+  const secrets = fillSecrets(db, given);
+  checkTokensDiffer(secrets.tokens);
+  const requestTimeoutMs = read.integer('WEBHOOKS_REQUEST_TIMEOUT_MS', 15_000, 100, 300_000);
+  return Object.freeze({
+    db,
+    grpcAddr: read.with('WEBHOOKS_GRPC_ADDR', '0.0.0.0:50051', parseListenAddr),
+    tokens: Object.freeze({ ...secrets.tokens }),
+    encryptionKeys: Object.freeze([...secrets.encryptionKeys]),
+    maxRetries: read.integer('WEBHOOKS_MAX_RETRIES', 3, 0, 50),
+    retryBaseMs: read.integer('WEBHOOKS_RETRY_BASE_MS', 30_000, 1, 86_400_000),
+    requestTimeoutMs,
+    allowedCidrs: read.with('WEBHOOKS_ALLOWED_CIDRS', '', (v) => AllowedRanges.parse(v)),
+    maxEventBytes: read.integer('WEBHOOKS_MAX_EVENT_BYTES', 65_536, 1_024, 1_048_576),
+    deliveryConcurrency: read.integer('WEBHOOKS_DELIVERY_CONCURRENCY', 32, 1, 1_024),
+    pollIntervalMs: read.integer('WEBHOOKS_POLL_INTERVAL_MS', 1_000, 10, 60_000),
+    logLevel: read.oneOf('WEBHOOKS_LOG_LEVEL', 'info', LOG_LEVELS),
+    dataDir: db.kind === 'sqlite' ? db.dataDir : undefined,
+  });
+}
+
+function parseEncryptionKeys(value: string): Buffer[] {
+  if (value.trim() === '') return [];
+  return value.split(',').map((part, i) => {
+    const key = Buffer.from(part.trim(), 'base64');
+    if (key.length !== 32 || key.toString('base64') !== part.trim()) {
+      throw new Error(`entry ${i + 1} must be the base64 of exactly 32 bytes`);
+    }
+    return key;
+  });
+}
+
+function parseListenAddr(value: string): string {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  if (!match || Number(match[2]) > 65_535) {
+    throw new Error('must be host:port, e.g. 0.0.0.0:50051');
+  }
+  return value;
+}
+
+function checkTokensDiffer(tokens: Tokens): void {
+  const all = [tokens.ingest, tokens.admin, tokens.platform].filter((t) => t !== undefined);
+  if (new Set(all).size !== all.length) {
+    throw new ConfigError(
+      'WEBHOOKS_INGEST_TOKEN, WEBHOOKS_ADMIN_TOKEN and WEBHOOKS_PLATFORM_TOKEN must all differ',
+    );
+  }
+}

@@ -1,0 +1,46 @@
+import path from 'node:path';
+
+export type DbTarget =
+  | {
+      readonly kind: 'mysql';
+      readonly host: string;
+      readonly port: number;
+      readonly user: string;
+      readonly password: string;
+      readonly database: string;
+    }
+  | { readonly kind: 'sqlite'; readonly file: string; readonly dataDir: string };
+
+/** `mysql://user:pass@host:port/db` or `sqlite:PATH`. */
+export function parseDbUrl(value: string): DbTarget {
+  if (value.startsWith('sqlite:')) {
+    const file = value.slice('sqlite:'.length);
+    if (file === '') throw new Error('sqlite: needs a file path, e.g. sqlite:./data/webhooks.db');
+    const resolved = path.resolve(file);
+    return { kind: 'sqlite', file: resolved, dataDir: path.dirname(resolved) };
+  }
+  if (value.startsWith('mysql://')) return parseMysqlUrl(value);
+  throw new Error('must start with mysql:// or sqlite:');
+}
+
+function parseMysqlUrl(value: string): DbTarget {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error('is not a valid mysql:// URL');
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!/^[A-Za-z0-9_$-]{1,64}$/.test(database)) {
+    throw new Error('must name a database, e.g. mysql://user:pass@host:3306/webhooks');
+  }
+  if (url.hostname === '') throw new Error('must name a host');
+  return {
+    kind: 'mysql',
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port === '' ? 3306 : Number(url.port),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database,
+  };
+}

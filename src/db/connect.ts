@@ -1,0 +1,74 @@
+import fs from 'node:fs';
+import knex, { type Knex } from 'knex';
+import type { DbTarget } from '../config/db-url';
+
+export type Db = Knex;
+
+export interface DbOptions {
+  /** Connections per process on MySQL. */
+  readonly poolMax?: number;
+}
+
+/** A knex instance for the configured database, with the settings each dialect needs. */
+export function connect(target: DbTarget, options: DbOptions = {}): Db {
+  if (target.kind === 'mysql') {
+    return knex({
+      client: 'mysql2',
+      connection: {
+        host: target.host,
+        port: target.port,
+        user: target.user,
+        password: target.password,
+        database: target.database,
+        charset: 'utf8mb4',
+        // Times are stored as integer milliseconds since the epoch, so no time zone applies;
+        // BIGINTs come back as numbers while they are safe integers.
+        supportBigNumbers: true,
+        bigNumberStrings: false,
+      },
+      pool: { min: 0, max: options.poolMax ?? 10 },
+    });
+  }
+  fs.mkdirSync(target.dataDir, { recursive: true });
+  return knex({
+    client: 'better-sqlite3',
+    connection: { filename: target.file },
+    useNullAsDefault: true,
+    // One connection: SQLite has one writer at a time anyway, and a single connection in this
+    // process never meets SQLITE_BUSY from itself.
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate: (conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) => {
+        try {
+          // WAL lets readers run beside the writer; synchronous=FULL makes each commit durable
+          // before ingest answers OK (NORMAL could lose the last commits on a power cut).
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('synchronous = FULL');
+          conn.pragma('busy_timeout = 5000');
+          done(null, conn);
+        } catch (err) {
+          done(err as Error, conn);
+        }
+      },
+    },
+  });
+}
+
+interface SqliteConnection {
+  pragma(source: string): unknown;
+}
+
+export function isMysql(db: Db): boolean {
+  return db.client.config.client === 'mysql2';
+}
+
+/** True when a write failed on a primary key or unique index. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return (
+    code === 'ER_DUP_ENTRY' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE'
+  );
+}

@@ -1,0 +1,13 @@
+/**
+ * Ids are a prefix and a ULID: sortable by creation time (pages are keyed on them) and unique
+ * across replicas without coordination. Delivery ids start with "msg_", as Standard Webhooks'
+ * examples do, since they are the webhook-id header.
+ */
+import { monotonicFactory } from 'ulid';
+
+const next = monotonicFactory();
+
+export const newWebhookId = (): string => `wh_${next()}`;
+export const newDeliveryId = (): string => `msg_${next()}`;
+export const newEventId = (): string => `evt_${next()}`;
+export const newClaimId = (): string => `clm_${next()}`;

@@ -1,0 +1,112 @@
+/**
+ * Writes events and their deliveries (the outbox rows) in one transaction. A repeated
+ * (tenant_id, id) creates nothing and answers with what the first one created.
+ */
+import type { Knex } from 'knex';
+import { isUniqueViolation } from '../db/connect';
+import { newDeliveryId } from '../ids';
+import { loadSubscriptions, subscribes } from './subscriptions';
+import type { ValidEvent } from './validate-event';
+
+export interface StoredEvent {
+  readonly eventId: string;
+  readonly duplicate: boolean;
+  readonly deliveryCount: number;
+}
+
+/** Rows per multi-row INSERT: events can be 64 KiB each, and SQLite caps bound variables. */
+const EVENT_CHUNK = 100;
+const DELIVERY_CHUNK = 500;
+
+export async function storeEvents(
+  db: Knex,
+  events: readonly ValidEvent[],
+  now: number,
+): Promise<StoredEvent[]> {
+  try {
+    return await db.transaction((trx) => writeEvents(trx, events, now));
+  } catch (err) {
+    // Another call committed one of these ids between our read and our insert: run again,
+    // and this time the read finds it.
+    if (!isUniqueViolation(err)) throw err;
+    return db.transaction((trx) => writeEvents(trx, events, now));
+  }
+}
+
+async function writeEvents(
+  trx: Knex.Transaction,
+  events: readonly ValidEvent[],
+  now: number,
+): Promise<StoredEvent[]> {
+  const known = await findStored(trx, events);
+  const fresh = events.filter((e) => !known.has(keyOf(e)));
+  const subscriptions = await loadSubscriptions(trx, [...new Set(fresh.map((e) => e.tenantId))]);
+  const eventRows: Record<string, unknown>[] = [];
+  const deliveryRows: Record<string, unknown>[] = [];
+  const results = events.map((event): StoredEvent => {
+    const key = keyOf(event);
+    const earlier = known.get(key);
+    if (earlier !== undefined) return { eventId: event.id, duplicate: true, deliveryCount: earlier };
+    const targets = (subscriptions.get(event.tenantId) ?? []).filter((s) => subscribes(s, event));
+    known.set(key, targets.length); // a repeat later in the same batch is a duplicate
+    eventRows.push(eventRow(event, targets.length, now));
+    for (const sub of targets) deliveryRows.push(deliveryRow(event, sub.id, now));
+    return { eventId: event.id, duplicate: false, deliveryCount: targets.length };
+  });
+  await insertChunks(trx, 'events', eventRows, EVENT_CHUNK);
+  await insertChunks(trx, 'deliveries', deliveryRows, DELIVERY_CHUNK);
+  return results;
+}
+
+async function findStored(trx: Knex, events: readonly ValidEvent[]): Promise<Map<string, number>> {
+  const rows = (await trx('events')
+    .select('tenant_id', 'id', 'delivery_count')
+    .whereIn(
+      ['tenant_id', 'id'],
+      events.map((e) => [e.tenantId, e.id]),
+    )) as Array<{ tenant_id: string; id: string; delivery_count: number }>;
+  return new Map(rows.map((r) => [`${r.tenant_id}\u0000${r.id}`, r.delivery_count]));
+}
+
+function keyOf(event: ValidEvent): string {
+  return `${event.tenantId}\u0000${event.id}`;
+}
+
+function eventRow(event: ValidEvent, deliveryCount: number, now: number): Record<string, unknown> {
+  return {
+    tenant_id: event.tenantId,
+    id: event.id,
+    type: event.type,
+    organization_id: event.organizationId,
+    occurred_at: event.occurredAt,
+    created_at: now,
+    delivery_count: deliveryCount,
+    payload: event.payload,
+  };
+}
+
+function deliveryRow(event: ValidEvent, webhookId: string, now: number): Record<string, unknown> {
+  return {
+    id: newDeliveryId(),
+    tenant_id: event.tenantId,
+    webhook_id: webhookId,
+    event_id: event.id,
+    event_type: event.type,
+    status: 'pending',
+    attempt_count: 0,
+    next_attempt_at: now,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
+async function insertChunks(
+  trx: Knex,
+  table: string,
+  rows: readonly Record<string, unknown>[],
+  size: number,
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += size) {
+    await trx(table).insert(rows.slice(i, i + size));
+  }
+}

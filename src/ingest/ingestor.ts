@@ -1,0 +1,51 @@
+/**
+ * Validates events and commits the valid ones, with their deliveries, in one transaction. Only
+ * then are results returned (and the local delivery workers woken): an OK means committed.
+ */
+import type { Knex } from 'knex';
+import { AppError, UnavailableError } from '../errors';
+import type { Event } from '../grpc/generated/webhooks/v1/event';
+import { storeEvents, type StoredEvent } from './event-store';
+import { validateEvent, type EventRules, type ValidEvent } from './validate-event';
+
+export type Outcome = { ok: StoredEvent; error?: undefined } | { ok?: undefined; error: AppError };
+
+export interface IngestorDeps {
+  readonly db: Knex;
+  readonly rules: EventRules;
+  /** Called after a commit that created deliveries. */
+  readonly onCommitted: () => void;
+  readonly clock?: () => number;
+}
+
+export class Ingestor {
+  constructor(private readonly deps: IngestorDeps) {}
+
+  /** One outcome per event, in order; `where(i)` names event i in error messages. */
+  async publish(events: ReadonlyArray<Event | undefined>, where: (i: number) => string): Promise<Outcome[]> {
+    const now = (this.deps.clock ?? Date.now)();
+    const outcomes: Outcome[] = new Array<Outcome>(events.length);
+    const valid: Array<{ index: number; event: ValidEvent }> = [];
+    events.forEach((event, index) => {
+      try {
+        valid.push({ index, event: validateEvent(event, this.deps.rules, where(index), now) });
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        outcomes[index] = { error: err };
+      }
+    });
+    if (valid.length === 0) return outcomes;
+
+    let stored: StoredEvent[];
+    try {
+      stored = await storeEvents(this.deps.db, valid.map((v) => v.event), now);
+    } catch (err) {
+      const error = new UnavailableError('the event store is unavailable; the event was not stored', { cause: err });
+      for (const { index } of valid) outcomes[index] = { error };
+      return outcomes;
+    }
+    valid.forEach(({ index }, i) => (outcomes[index] = { ok: stored[i]! }));
+    if (stored.some((s) => !s.duplicate && s.deliveryCount > 0)) this.deps.onCommitted();
+    return outcomes;
+  }
+}

@@ -1,0 +1,83 @@
+/** The EventIngest gRPC service: the identity core's door. */
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { InputError } from '../errors';
+import type { EventResult } from '../grpc/generated/webhooks/v1/event';
+import type {
+  EventIngestServer,
+  PublishEventsRequest,
+  StreamEventsRequest,
+  StreamEventsResponse,
+} from '../grpc/generated/webhooks/v1/ingest';
+import { bidi, unary, type HandlerDeps } from '../grpc/handlers';
+import { statusCodeOf, publicMessageOf } from '../grpc/status';
+import type { Ingestor, Outcome } from './ingestor';
+
+/** Largest PublishEvents batch. */
+export const MAX_BATCH = 1_000;
+/** Events of one stream being committed at once before the stream is paused (backpressure). */
+const STREAM_WINDOW = 64;
+
+export function ingestService(deps: HandlerDeps, ingestor: Ingestor): EventIngestServer {
+  const roles = ['ingest'] as const;
+  return {
+    publishEvent: unary(deps, 'PublishEvent', roles, async (req: { event: Parameters<Ingestor['publish']>[0][0] }) => {
+      const [outcome] = await ingestor.publish([req.event], () => 'event');
+      if (outcome!.error) throw outcome!.error;
+      return { result: toResult(outcome!) };
+    }),
+    publishEvents: unary(deps, 'PublishEvents', roles, async (req: PublishEventsRequest) => {
+      if (req.events.length === 0) throw new InputError('events', 'must hold at least one event');
+      if (req.events.length > MAX_BATCH) {
+        throw new InputError('events', `must hold at most ${MAX_BATCH} events, got ${req.events.length}`);
+      }
+      const outcomes = await ingestor.publish(req.events, (i) => `events[${i}]`);
+      return { results: outcomes.map(toResult) };
+    }),
+    streamEvents: bidi(deps, 'StreamEvents', roles, (call) => streamEvents(call, ingestor)),
+  };
+}
+
+/**
+ * Acknowledges each event after its commit, in the order the events came. Commits run one after
+ * another; when STREAM_WINDOW events wait, reading pauses and gRPC flow control pushes back on
+ * the client.
+ */
+function streamEvents(
+  call: ServerDuplexStream<StreamEventsRequest, StreamEventsResponse>,
+  ingestor: Ingestor,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let chain = Promise.resolve();
+    let waiting = 0;
+    call.on('data', (req: StreamEventsRequest) => {
+      waiting += 1;
+      if (waiting >= STREAM_WINDOW) call.pause();
+      chain = chain.then(async () => {
+        const [outcome] = await ingestor.publish([req.event], () => 'event');
+        call.write({ result: toResult(outcome!) });
+        waiting -= 1;
+        if (waiting < STREAM_WINDOW) call.resume();
+      });
+      chain.catch(reject);
+    });
+    call.on('end', () => chain.then(resolve, reject));
+    call.on('error', reject);
+  });
+}
+
+function toResult(outcome: Outcome): EventResult {
+  if (outcome.error) {
+    return {
+      eventId: '',
+      duplicate: false,
+      deliveryCount: 0,
+      error: { code: statusCodeOf(outcome.error), message: publicMessageOf(outcome.error) },
+    };
+  }
+  return {
+    eventId: outcome.ok.eventId,
+    duplicate: outcome.ok.duplicate,
+    deliveryCount: outcome.ok.deliveryCount,
+    error: undefined,
+  };
+}

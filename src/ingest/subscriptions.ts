@@ -1,0 +1,49 @@
+/** Which webhooks get an event: the tenant's enabled webhooks whose patterns and organizations match. */
+import type { Knex } from 'knex';
+import { matchesEventType } from './catalog/catalog';
+import type { ValidEvent } from './validate-event';
+
+export interface Subscription {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly eventTypes: readonly string[];
+  /** Null: every organization (and events without one). */
+  readonly organizationIds: readonly string[] | null;
+}
+
+/** The enabled webhooks of these tenants, in one query, grouped by tenant. */
+export async function loadSubscriptions(
+  db: Knex,
+  tenantIds: readonly string[],
+): Promise<Map<string, Subscription[]>> {
+  const byTenant = new Map<string, Subscription[]>();
+  if (tenantIds.length === 0) return byTenant;
+  const rows = (await db('webhooks')
+    .select('id', 'tenant_id', 'event_types', 'organization_ids')
+    .whereIn('tenant_id', [...tenantIds])
+    .andWhere('enabled', true)) as Array<{
+    id: string;
+    tenant_id: string;
+    event_types: string;
+    organization_ids: string | null;
+  }>;
+  for (const row of rows) {
+    const sub: Subscription = {
+      id: row.id,
+      tenantId: row.tenant_id,
+      eventTypes: JSON.parse(row.event_types) as string[],
+      organizationIds: row.organization_ids === null ? null : (JSON.parse(row.organization_ids) as string[]),
+    };
+    const list = byTenant.get(sub.tenantId) ?? [];
+    list.push(sub);
+    byTenant.set(sub.tenantId, list);
+  }
+  return byTenant;
+}
+
+export function subscribes(sub: Subscription, event: ValidEvent): boolean {
+  if (sub.tenantId !== event.tenantId) return false;
+  if (!sub.eventTypes.some((pattern) => matchesEventType(pattern, event.type))) return false;
+  if (sub.organizationIds === null) return true;
+  return event.organizationId !== null && sub.organizationIds.includes(event.organizationId);
+}

@@ -1,0 +1,49 @@
+/** `npm start`: reads the configuration once, starts the sidecar, stops it on SIGTERM/SIGINT. */
+import { ConfigError, loadConfigFromProcess, type LoadedConfig } from './config';
+import { startApp } from './app';
+
+async function main(): Promise<void> {
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfigFromProcess();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`Invalid configuration: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (loaded.generated) printGenerated(loaded.generated);
+  const app = await startApp(loaded.config);
+  const shutdown = (signal: string): void => {
+    app.logger.info({ signal }, 'shutting down');
+    app.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        app.logger.error({ error: err.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * Embedded mode's first start: the generated tokens are shown once, on stderr and not through
+ * the logger, so that they never end up in collected logs.
+ */
+function printGenerated(generated: NonNullable<LoadedConfig['generated']>): void {
+  const lines = [
+    '',
+    'Embedded mode: generated credentials (kept in ' + generated.file + '):',
+    `  WEBHOOKS_INGEST_TOKEN=${generated.tokens.ingest}`,
+    `  WEBHOOKS_ADMIN_TOKEN=${generated.tokens.admin}`,
+    `  WEBHOOKS_PLATFORM_TOKEN=${generated.tokens.platform ?? ''}`,
+    '',
+  ];
+  process.stderr.write(lines.join('\n') + '\n');
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`webhooks sidecar failed to start: ${err.message}\n`);
+  process.exit(1);
+});

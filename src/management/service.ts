@@ -1,0 +1,132 @@
+/** The WebhookManagement gRPC service: the admin service's door, one tenant per call. */
+import { InputError, NotFoundError, UnimplementedError } from '../errors';
+import type {
+  CreateWebhookRequest,
+  GetDeliveryRequest,
+  ListDeliveriesRequest,
+  ListWebhooksRequest,
+  UpdateWebhookRequest,
+  WebhookManagementServer,
+} from '../grpc/generated/webhooks/v1/management';
+import { DeliveryStatus } from '../grpc/generated/webhooks/v1/management';
+import { unary, type HandlerDeps } from '../grpc/handlers';
+import type { EventCatalog } from '../ingest/catalog/catalog';
+import { statusName, toAttempt, toDelivery, toWebhook } from './convert';
+import type { DeliveryHistory } from './delivery-history';
+import { decodePageToken, encodePageToken, pageSizeOf } from './page-token';
+import { checkId } from './validate-webhook';
+import type { WebhookManager, WebhookPatch } from './webhooks';
+
+export interface ManagementDeps {
+  readonly webhooks: WebhookManager;
+  readonly history: DeliveryHistory;
+  readonly catalog: EventCatalog;
+}
+
+export function managementService(deps: HandlerDeps, m: ManagementDeps): WebhookManagementServer {
+  const roles = ['admin'] as const;
+  const later = (name: string) =>
+    unary(deps, name, roles, () => Promise.reject(new UnimplementedError(`${name} is not available yet`)));
+  return {
+    createWebhook: unary(deps, 'CreateWebhook', roles, async (req: CreateWebhookRequest, ctx) => {
+      const { webhook, secret } = await m.webhooks.create(ctx.tenantId, {
+        url: req.url,
+        eventTypes: req.eventTypes,
+        description: req.description,
+        organizationIds: req.organizationIds,
+      });
+      return { webhook: toWebhook(webhook), secret };
+    }),
+    getWebhook: unary(deps, 'GetWebhook', roles, async (req: { id: string }, ctx) => ({
+      webhook: toWebhook(await m.webhooks.get(ctx.tenantId, req.id)),
+    })),
+    listWebhooks: unary(deps, 'ListWebhooks', roles, async (req: ListWebhooksRequest, ctx) => {
+      const page = await m.webhooks.list(ctx.tenantId, req.pageSize, req.pageToken);
+      return { webhooks: page.webhooks.map(toWebhook), nextPageToken: page.nextPageToken };
+    }),
+    updateWebhook: unary(deps, 'UpdateWebhook', roles, async (req: UpdateWebhookRequest, ctx) => {
+      if (!req.webhook) throw new InputError('webhook', 'is required');
+      const patch = patchOf(req);
+      return { webhook: toWebhook(await m.webhooks.update(ctx.tenantId, req.webhook.id, patch)) };
+    }),
+    deleteWebhook: unary(deps, 'DeleteWebhook', roles, async (req: { id: string }, ctx) => {
+      await m.webhooks.delete(ctx.tenantId, req.id);
+      return {};
+    }),
+    listDeliveries: unary(deps, 'ListDeliveries', roles, async (req: ListDeliveriesRequest, ctx) => {
+      const limit = pageSizeOf(req.pageSize);
+      const rows = await m.history.list(ctx.tenantId, deliveryFilter(req), limit + 1);
+      const deliveries = rows.slice(0, limit);
+      const nextPageToken = rows.length > limit ? encodePageToken(deliveries[deliveries.length - 1]!.id) : '';
+      return { deliveries: deliveries.map(toDelivery), nextPageToken };
+    }),
+    getDelivery: unary(deps, 'GetDelivery', roles, async (req: GetDeliveryRequest, ctx) => {
+      const delivery = await m.history.get(ctx.tenantId, checkId(req.id));
+      if (!delivery) throw new NotFoundError(`delivery "${req.id.slice(0, 64)}" not found`);
+      const attempts = await m.history.attempts(ctx.tenantId, delivery.id);
+      return { delivery: toDelivery(delivery), attempts: attempts.map(toAttempt) };
+    }),
+    listEventTypes: unary(deps, 'ListEventTypes', roles, () =>
+      Promise.resolve({
+        eventTypes: m.catalog.list().map((t) => ({
+          name: t.name,
+          category: t.category,
+          description: t.description,
+          schema: { ...t.schema },
+        })),
+      }),
+    ),
+    rotateWebhookSecret: later('RotateWebhookSecret'),
+    retryDelivery: later('RetryDelivery'),
+    retryFailedDeliveries: later('RetryFailedDeliveries'),
+    sendTestEvent: later('SendTestEvent'),
+    getWebhookStats: later('GetWebhookStats'),
+  };
+}
+
+/** Field-mask paths, in proto (snake_case) or JSON (camelCase) spelling. */
+const MASK_PATHS: Record<string, keyof WebhookPatch> = {
+  url: 'url',
+  event_types: 'eventTypes',
+  eventTypes: 'eventTypes',
+  description: 'description',
+  enabled: 'enabled',
+  organization_ids: 'organizationIds',
+  organizationIds: 'organizationIds',
+};
+
+function patchOf(req: UpdateWebhookRequest): WebhookPatch {
+  const paths = req.updateMask ?? [];
+  if (paths.length === 0) {
+    throw new InputError('update_mask', `must name at least one of ${Object.keys(MASK_PATHS).filter((p) => !/[A-Z]/.test(p)).join(', ')}`);
+  }
+  const webhook = req.webhook!;
+  const patch: { -readonly [K in keyof WebhookPatch]: WebhookPatch[K] } = {};
+  paths.forEach((path, i) => {
+    const field = MASK_PATHS[path];
+    if (field === undefined) {
+      throw new InputError(`update_mask.paths[${i}]`, `"${path.slice(0, 64)}" is not a field that can be updated`);
+    }
+    (patch as Record<string, unknown>)[field] = webhook[field];
+  });
+  return patch;
+}
+
+function deliveryFilter(req: ListDeliveriesRequest) {
+  const status = req.status === DeliveryStatus.DELIVERY_STATUS_UNSPECIFIED ? undefined : statusName(req.status);
+  if (req.status !== DeliveryStatus.DELIVERY_STATUS_UNSPECIFIED && status === undefined) {
+    throw new InputError('status', 'is not a delivery status');
+  }
+  const from = req.startTime?.getTime();
+  const to = req.endTime?.getTime();
+  if (from !== undefined && to !== undefined && to <= from) {
+    throw new InputError('end_time', 'must be after start_time');
+  }
+  return {
+    webhookId: req.webhookId === '' ? undefined : checkId(req.webhookId, 'webhook_id'),
+    status,
+    from,
+    to,
+    before: decodePageToken(req.pageToken),
+  };
+}

@@ -1,0 +1,126 @@
+/** Queries on the webhooks table. Every one filters by tenant_id. */
+import type { Knex } from 'knex';
+
+export interface WebhookRecord {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly url: string;
+  readonly description: string;
+  readonly eventTypes: readonly string[];
+  readonly organizationIds: readonly string[] | null;
+  readonly enabled: boolean;
+  readonly disabledReason: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export type WebhookChanges = Partial<
+  Pick<WebhookRecord, 'url' | 'description' | 'eventTypes' | 'organizationIds' | 'enabled' | 'disabledReason'>
+>;
+
+interface WebhookRow {
+  id: string;
+  tenant_id: string;
+  url: string;
+  description: string;
+  event_types: string;
+  organization_ids: string | null;
+  enabled: number | boolean;
+  disabled_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const COLUMNS = [
+  'id',
+  'tenant_id',
+  'url',
+  'description',
+  'event_types',
+  'organization_ids',
+  'enabled',
+  'disabled_reason',
+  'created_at',
+  'updated_at',
+];
+
+export class WebhookStore {
+  constructor(private readonly db: Knex) {}
+
+  async insert(record: WebhookRecord, secretSealed: string): Promise<void> {
+    await this.db('webhooks').insert({
+      ...toColumns(record),
+      id: record.id,
+      tenant_id: record.tenantId,
+      created_at: record.createdAt,
+      updated_at: record.updatedAt,
+      secret_sealed: secretSealed,
+    });
+  }
+
+  async get(tenantId: string, id: string): Promise<WebhookRecord | undefined> {
+    const row = (await this.db('webhooks').select(COLUMNS).where({ tenant_id: tenantId, id }).first()) as
+      | WebhookRow
+      | undefined;
+    return row && fromRow(row);
+  }
+
+  /** A page in id (creation) order, after the given id. */
+  async list(tenantId: string, after: string | undefined, limit: number): Promise<WebhookRecord[]> {
+    const query = this.db('webhooks').select(COLUMNS).where('tenant_id', tenantId).orderBy('id').limit(limit);
+    if (after !== undefined) void query.andWhere('id', '>', after);
+    return ((await query) as WebhookRow[]).map(fromRow);
+  }
+
+  async count(tenantId: string): Promise<number> {
+    const row = (await this.db('webhooks').where('tenant_id', tenantId).count({ n: '*' }).first()) as { n: number | string };
+    return Number(row.n);
+  }
+
+  /** False when the tenant has no such webhook. */
+  async update(tenantId: string, id: string, changes: WebhookChanges, now: number): Promise<boolean> {
+    const updated = await this.db('webhooks')
+      .where({ tenant_id: tenantId, id })
+      .update({ ...toColumns(changes), updated_at: now });
+    return updated > 0;
+  }
+
+  /** Deletes the webhook with its deliveries and their attempts; false when there was none. */
+  async delete(tenantId: string, id: string): Promise<boolean> {
+    return this.db.transaction(async (trx) => {
+      const deleted = await trx('webhooks').where({ tenant_id: tenantId, id }).delete();
+      if (deleted === 0) return false;
+      await trx('delivery_attempts').where({ tenant_id: tenantId, webhook_id: id }).delete();
+      await trx('deliveries').where({ tenant_id: tenantId, webhook_id: id }).delete();
+      return true;
+    });
+  }
+}
+
+function toColumns(changes: WebhookChanges): Record<string, unknown> {
+  const columns: Record<string, unknown> = {};
+  if (changes.url !== undefined) columns.url = changes.url;
+  if (changes.description !== undefined) columns.description = changes.description;
+  if (changes.eventTypes !== undefined) columns.event_types = JSON.stringify(changes.eventTypes);
+  if (changes.organizationIds !== undefined) {
+    columns.organization_ids = changes.organizationIds === null ? null : JSON.stringify(changes.organizationIds);
+  }
+  if (changes.enabled !== undefined) columns.enabled = changes.enabled;
+  if (changes.disabledReason !== undefined) columns.disabled_reason = changes.disabledReason;
+  return columns;
+}
+
+function fromRow(row: WebhookRow): WebhookRecord {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    url: row.url,
+    description: row.description,
+    eventTypes: JSON.parse(row.event_types) as string[],
+    organizationIds: row.organization_ids === null ? null : (JSON.parse(row.organization_ids) as string[]),
+    enabled: Boolean(row.enabled),
+    disabledReason: row.disabled_reason,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}

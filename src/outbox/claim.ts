@@ -1,0 +1,100 @@
+/**
+ * Claims due deliveries under a lease, in one short transaction: the oldest due rows are locked
+ * (FOR UPDATE SKIP LOCKED on MySQL, so replicas never wait on each other's rows), stamped with a
+ * fresh claim id, and their next_attempt_at is moved to the lease's end. A worker that dies
+ * leaves rows that fall due again when the lease runs out; no sweeper is needed.
+ */
+import type { Knex } from 'knex';
+import { isMysql } from '../db/connect';
+import { newClaimId } from '../ids';
+
+export interface ClaimedDelivery {
+  readonly id: string;
+  readonly claimId: string;
+  readonly tenantId: string;
+  readonly webhookId: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  /** Attempts made before this one. */
+  readonly attemptCount: number;
+  readonly payload: string;
+  /** Null when the webhook was deleted after the delivery was created. */
+  readonly webhook: {
+    readonly url: string;
+    readonly secretSealed: string;
+    readonly previousSecretSealed: string | null;
+    readonly previousSecretExpiresAt: number | null;
+  } | null;
+}
+
+export interface ClaimOptions {
+  readonly limit: number;
+  readonly leaseMs: number;
+  readonly now: number;
+}
+
+export async function claimDue(db: Knex, options: ClaimOptions): Promise<ClaimedDelivery[]> {
+  const claimId = newClaimId();
+  const ids = await db.transaction(async (trx) => {
+    const query = trx('deliveries')
+      .select('id')
+      .where('status', 'pending')
+      .andWhere('next_attempt_at', '<=', options.now)
+      .orderBy('next_attempt_at')
+      .limit(options.limit);
+    if (isMysql(db)) void query.forUpdate().skipLocked();
+    const due = ((await query) as Array<{ id: string }>).map((r) => r.id);
+    if (due.length > 0) {
+      await trx('deliveries')
+        .whereIn('id', due)
+        .update({ claim_id: claimId, next_attempt_at: options.now + options.leaseMs, updated_at: options.now });
+    }
+    return due;
+  });
+  if (ids.length === 0) return [];
+  return loadClaimed(db, claimId);
+}
+
+async function loadClaimed(db: Knex, claimId: string): Promise<ClaimedDelivery[]> {
+  const rows = (await db('deliveries as d')
+    .join('events as e', function joinEvent() {
+      this.on('e.tenant_id', '=', 'd.tenant_id').andOn('e.id', '=', 'd.event_id');
+    })
+    .leftJoin('webhooks as w', function joinWebhook() {
+      this.on('w.id', '=', 'd.webhook_id').andOn('w.tenant_id', '=', 'd.tenant_id');
+    })
+    .where('d.claim_id', claimId)
+    .select(
+      'd.id',
+      'd.tenant_id',
+      'd.webhook_id',
+      'd.event_id',
+      'd.event_type',
+      'd.attempt_count',
+      'e.payload',
+      'w.url',
+      'w.secret_sealed',
+      'w.previous_secret_sealed',
+      'w.previous_secret_expires_at',
+    )) as Array<Record<string, unknown>>;
+  return rows.map((row) => ({
+    id: row.id as string,
+    claimId,
+    tenantId: row.tenant_id as string,
+    webhookId: row.webhook_id as string,
+    eventId: row.event_id as string,
+    eventType: row.event_type as string,
+    attemptCount: Number(row.attempt_count),
+    payload: row.payload as string,
+    webhook:
+      row.url === null || row.url === undefined
+        ? null
+        : {
+            url: row.url as string,
+            secretSealed: row.secret_sealed as string,
+            previousSecretSealed: (row.previous_secret_sealed as string | null) ?? null,
+            previousSecretExpiresAt:
+              row.previous_secret_expires_at === null ? null : Number(row.previous_secret_expires_at),
+          },
+  }));
+}
