@@ -55,7 +55,8 @@ export function bidi<Req, Res>(
       .then(() => fn(call, contextOf(deps, call.metadata, allowed)))
       .then(
         () => call.end(),
-        (err: unknown) => call.destroy(reportError(deps.logger, method, err) as Error),
+        // grpc-js sends a duplex stream's error status when 'error' is emitted on it.
+        (err: unknown) => call.emit('error', reportError(deps.logger, method, err)),
       );
   };
 }

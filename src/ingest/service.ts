@@ -4,6 +4,7 @@ import { InputError } from '../errors';
 import type { EventResult } from '../grpc/generated/webhooks/v1/event';
 import type {
   EventIngestServer,
+  PublishEventRequest,
   PublishEventsRequest,
   StreamEventsRequest,
   StreamEventsResponse,
@@ -20,10 +21,10 @@ const STREAM_WINDOW = 64;
 export function ingestService(deps: HandlerDeps, ingestor: Ingestor): EventIngestServer {
   const roles = ['ingest'] as const;
   return {
-    publishEvent: unary(deps, 'PublishEvent', roles, async (req: { event: Parameters<Ingestor['publish']>[0][0] }) => {
+    publishEvent: unary(deps, 'PublishEvent', roles, async (req: PublishEventRequest) => {
       const [outcome] = await ingestor.publish([req.event], () => 'event');
       if (outcome!.error) throw outcome!.error;
-      return { result: toResult(outcome!) };
+      return { result: toResult(outcome!, req.event?.id) };
     }),
     publishEvents: unary(deps, 'PublishEvents', roles, async (req: PublishEventsRequest) => {
       if (req.events.length === 0) throw new InputError('events', 'must hold at least one event');
@@ -31,7 +32,7 @@ export function ingestService(deps: HandlerDeps, ingestor: Ingestor): EventInges
         throw new InputError('events', `must hold at most ${MAX_BATCH} events, got ${req.events.length}`);
       }
       const outcomes = await ingestor.publish(req.events, (i) => `events[${i}]`);
-      return { results: outcomes.map(toResult) };
+      return { results: outcomes.map((o, i) => toResult(o, req.events[i]?.id)) };
     }),
     streamEvents: bidi(deps, 'StreamEvents', roles, (call) => streamEvents(call, ingestor)),
   };
@@ -54,7 +55,7 @@ function streamEvents(
       if (waiting >= STREAM_WINDOW) call.pause();
       chain = chain.then(async () => {
         const [outcome] = await ingestor.publish([req.event], () => 'event');
-        call.write({ result: toResult(outcome!) });
+        call.write({ result: toResult(outcome!, req.event?.id) });
         waiting -= 1;
         if (waiting < STREAM_WINDOW) call.resume();
       });
@@ -65,10 +66,11 @@ function streamEvents(
   });
 }
 
-function toResult(outcome: Outcome): EventResult {
+/** A refused event's result carries the id it was sent with (empty when it had none). */
+function toResult(outcome: Outcome, requestedId: string | undefined): EventResult {
   if (outcome.error) {
     return {
-      eventId: '',
+      eventId: requestedId ?? '',
       duplicate: false,
       deliveryCount: 0,
       error: { code: statusCodeOf(outcome.error), message: publicMessageOf(outcome.error) },

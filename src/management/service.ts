@@ -55,7 +55,10 @@ export function managementService(deps: HandlerDeps, m: ManagementDeps): Webhook
     }),
     listDeliveries: unary(deps, 'ListDeliveries', roles, async (req: ListDeliveriesRequest, ctx) => {
       const limit = pageSizeOf(req.pageSize);
-      const rows = await m.history.list(ctx.tenantId, deliveryFilter(req), limit + 1);
+      const filter = deliveryFilter(req);
+      // An unknown (or another tenant's) webhook is NOT_FOUND, not an empty page.
+      if (filter.webhookId !== undefined) await m.webhooks.get(ctx.tenantId, filter.webhookId);
+      const rows = await m.history.list(ctx.tenantId, filter, limit + 1);
       const deliveries = rows.slice(0, limit);
       const nextPageToken = rows.length > limit ? encodePageToken(deliveries[deliveries.length - 1]!.id) : '';
       return { deliveries: deliveries.map(toDelivery), nextPageToken };
