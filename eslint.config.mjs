@@ -10,7 +10,7 @@ export default tseslint.config(
     files: ['src/**/*.ts', 'db/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // Configuration is parsed once in src/config; everything else gets it passed down.
       'no-restricted-properties': [
         'error',

@@ -13,14 +13,18 @@ import { EventCatalog } from './ingest/catalog/catalog';
 import { Ingestor } from './ingest/ingestor';
 import { ingestService } from './ingest/service';
 import { DeliveryHistory } from './management/delivery-history';
+import { Redelivery } from './management/redelivery';
 import { managementService } from './management/service';
 import { WebhookStore } from './management/webhook-store';
 import { WebhookManager } from './management/webhooks';
+import { RetentionTask } from './outbox/retention';
 import { SecretBox } from './security/secret-box';
+import { describeError } from './telemetry/describe-error';
 import { createLogger, type Logger } from './telemetry/logger';
 
-/** The lease is derived from the request timeout, so the two cannot drift apart. */
-export const LEASE_MARGIN_MS = 30_000;
+const DAY_MS = 24 * 3600 * 1000;
+/** History is purged hourly; each run deletes in small batches. */
+const RETENTION_INTERVAL_MS = 3600 * 1000;
 
 export interface App {
   readonly port: number;
@@ -45,31 +49,46 @@ export async function startApp(config: Config, logger: Logger = createLogger(con
     { db, sender, secrets, logger },
     {
       concurrency: config.deliveryConcurrency,
+      maxInFlightPerWebhook: config.maxInFlightPerWebhook,
       pollIntervalMs: config.pollIntervalMs,
-      leaseMs: config.requestTimeoutMs + LEASE_MARGIN_MS,
+      requestTimeoutMs: config.requestTimeoutMs,
       maxRetries: config.maxRetries,
       retryBaseMs: config.retryBaseMs,
+      disableAfterFailures: config.disableAfterFailures,
+      disableAfterMs: config.disableAfterMs,
     },
   );
+  const wakeWorker = (): void => worker.wake();
   const handlerDeps = { auth: new Authenticator(config.tokens), logger };
   const ingestor = new Ingestor({
     db,
     rules: { catalog, maxEventBytes: config.maxEventBytes },
-    onCommitted: () => worker.wake(),
+    onCommitted: wakeWorker,
   });
-  const webhooks = new WebhookManager(new WebhookStore(db), secrets, { catalog, allowedCidrs: config.allowedCidrs });
+  const webhooks = new WebhookManager(
+    new WebhookStore(db),
+    secrets,
+    { catalog, allowedCidrs: config.allowedCidrs },
+    { secretOverlapMs: config.secretOverlapMs, onDeliveriesDue: wakeWorker },
+  );
+  const history = new DeliveryHistory(db);
+  const redelivery = new Redelivery(db, webhooks, history, wakeWorker);
   let grpcServer: GrpcServer;
   try {
     grpcServer = await startGrpcServer(
       config.grpcAddr,
       ingestService(handlerDeps, ingestor),
-      managementService(handlerDeps, { webhooks, history: new DeliveryHistory(db), catalog }),
+      managementService(handlerDeps, { db, webhooks, redelivery, history, catalog }),
     );
   } catch (err) {
     await Promise.all([sender.close(), db.destroy()]);
     throw err;
   }
   worker.start();
+  const retention = new RetentionTask(db, config.retentionDays * DAY_MS, RETENTION_INTERVAL_MS, (err) =>
+    logger.warn({ error: describeError(err) }, 'retention purge failed; it runs again later'),
+  );
+  retention.start();
   logger.info({ addr: config.grpcAddr, port: grpcServer.port, db: config.db.kind }, 'webhooks sidecar started');
 
   let stopping: Promise<void> | undefined;
@@ -81,7 +100,8 @@ export async function startApp(config: Config, logger: Logger = createLogger(con
       (stopping ??= (async () => {
         for (const name of ['', ...SERVICE_NAMES]) grpcServer.health.setStatus(name, 'NOT_SERVING');
         await stopGrpcServer(grpcServer.server, 10_000);
-        await worker.stop();
+        await retention.stop();
+        await worker.stop(config.shutdownGraceMs);
         await sender.close();
         await db.destroy();
         logger.info('webhooks sidecar stopped');

@@ -19,7 +19,8 @@ export type ErrorKind =
   | 'permission'
   | 'exhausted'
   | 'unavailable'
-  | 'unimplemented';
+  | 'unimplemented'
+  | 'precondition';
 
 /** Bad input from a caller. The message starts with the field it concerns. */
 export class InputError extends AppError {
@@ -62,4 +63,9 @@ export class UnavailableError extends AppError {
 /** An RPC whose messages are designed but whose behaviour comes in a later release. */
 export class UnimplementedError extends AppError {
   readonly kind = 'unimplemented';
+}
+
+/** The call is valid but the resource is not in a state that allows it (a disabled webhook...). */
+export class PreconditionError extends AppError {
+  readonly kind = 'precondition';
 }

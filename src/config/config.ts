@@ -32,6 +32,18 @@ export interface Config {
   readonly deliveryConcurrency: number;
   /** How often workers look for due retries and other replicas' work. */
   readonly pollIntervalMs: number;
+  /** Attempts in flight at once to one webhook in this process: one slow endpoint cannot take every slot. */
+  readonly maxInFlightPerWebhook: number;
+  /** How long the previous signing secret keeps signing beside a rotated one. */
+  readonly secretOverlapMs: number;
+  /** A webhook is disabled after this many consecutive failed attempts (0: never)... */
+  readonly disableAfterFailures: number;
+  /** ...once its failures have gone on for at least this long. */
+  readonly disableAfterMs: number;
+  /** Completed deliveries, their attempts and events are purged after this many days. */
+  readonly retentionDays: number;
+  /** On SIGTERM, how long attempts in flight may run before they are cut and their leases released. */
+  readonly shutdownGraceMs: number;
   readonly logLevel: string;
   /** Embedded mode (SQLite): where generated tokens and the key are kept. */
   readonly dataDir: string | undefined;
@@ -55,7 +67,7 @@ export function parseConfig(
   fillSecrets: (db: DbTarget, given: PartialSecrets) => { tokens: Tokens; encryptionKeys: Buffer[] },
 ): Config {
   const read = new EnvReader(env);
-  const db = read.with('WEBHOOKS_DB_URL', DEFAULT_DB_URL, parseDbUrl);
+  const db = read.with('WEBHOOKS_DB_URL', DEFAULT_DB_URL, (v) => Object.freeze(parseDbUrl(v)));
   const given: PartialSecrets = {
     tokens: {
       ingest: read.optionalToken('WEBHOOKS_INGEST_TOKEN'),
@@ -64,23 +76,34 @@ export function parseConfig(
     },
     encryptionKeys: read.with('WEBHOOKS_ENCRYPTION_KEY', '', parseEncryptionKeys),
   };
-  const secrets = fillSecrets(db, given);
-  checkTokensDiffer(secrets.tokens);
-  const requestTimeoutMs = read.integer('WEBHOOKS_REQUEST_TIMEOUT_MS', 15_000, 100, 300_000);
-  return Object.freeze({
+  checkTokensDiffer(given.tokens);
+  const settings = {
     db,
     grpcAddr: read.with('WEBHOOKS_GRPC_ADDR', '0.0.0.0:50051', parseListenAddr),
-    tokens: Object.freeze({ ...secrets.tokens }),
-    encryptionKeys: Object.freeze([...secrets.encryptionKeys]),
     maxRetries: read.integer('WEBHOOKS_MAX_RETRIES', 3, 0, 50),
     retryBaseMs: read.integer('WEBHOOKS_RETRY_BASE_MS', 30_000, 1, 86_400_000),
-    requestTimeoutMs,
+    requestTimeoutMs: read.integer('WEBHOOKS_REQUEST_TIMEOUT_MS', 15_000, 100, 300_000),
     allowedCidrs: read.with('WEBHOOKS_ALLOWED_CIDRS', '', (v) => AllowedRanges.parse(v)),
     maxEventBytes: read.integer('WEBHOOKS_MAX_EVENT_BYTES', 65_536, 1_024, 1_048_576),
     deliveryConcurrency: read.integer('WEBHOOKS_DELIVERY_CONCURRENCY', 32, 1, 1_024),
     pollIntervalMs: read.integer('WEBHOOKS_POLL_INTERVAL_MS', 1_000, 10, 60_000),
+    maxInFlightPerWebhook: read.integer('WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK', 8, 1, 1_024),
+    secretOverlapMs: read.integer('WEBHOOKS_SECRET_OVERLAP_MS', 86_400_000, 0, 30 * 86_400_000),
+    disableAfterFailures: read.integer('WEBHOOKS_DISABLE_AFTER_FAILURES', 50, 0, 1_000_000),
+    disableAfterMs: read.integer('WEBHOOKS_DISABLE_AFTER_MS', 86_400_000, 0, 365 * 86_400_000),
+    retentionDays: read.integer('WEBHOOKS_RETENTION_DAYS', 30, 1, 3_650),
+    shutdownGraceMs: read.integer('WEBHOOKS_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     logLevel: read.oneOf('WEBHOOKS_LOG_LEVEL', 'info', LOG_LEVELS),
     dataDir: db.kind === 'sqlite' ? db.dataDir : undefined,
+  };
+  // Last, once everything else is known to be valid: embedded mode may write credentials, and a
+  // start refused for a typo must not use up the one time they are printed.
+  const secrets = fillSecrets(db, given);
+  checkTokensDiffer(secrets.tokens);
+  return Object.freeze({
+    ...settings,
+    tokens: Object.freeze({ ...secrets.tokens }),
+    encryptionKeys: Object.freeze([...secrets.encryptionKeys]),
   });
 }
 
@@ -103,7 +126,7 @@ function parseListenAddr(value: string): string {
   return value;
 }
 
-function checkTokensDiffer(tokens: Tokens): void {
+function checkTokensDiffer(tokens: Partial<Tokens>): void {
   const all = [tokens.ingest, tokens.admin, tokens.platform].filter((t) => t !== undefined);
   if (new Set(all).size !== all.length) {
     throw new ConfigError(

@@ -75,7 +75,12 @@ function readStored(file: string): StoredCredentials | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ConfigError(`WEBHOOKS_DB_URL: cannot read ${file}: ${(err as Error).message}`);
   }
-  const parsed = JSON.parse(text) as Partial<StoredCredentials>;
+  let parsed: Partial<StoredCredentials>;
+  try {
+    parsed = (JSON.parse(text) ?? {}) as Partial<StoredCredentials>;
+  } catch {
+    throw new ConfigError(`WEBHOOKS_DB_URL: ${file} is not valid JSON; move it away`);
+  }
   const complete =
     typeof parsed.ingestToken === 'string' &&
     typeof parsed.adminToken === 'string' &&

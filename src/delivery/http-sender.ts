@@ -34,7 +34,8 @@ export class HttpSender {
     });
   }
 
-  async send(url: string, headers: Record<string, string>, body: string): Promise<AttemptResult> {
+  /** `cancel` cuts the request (shutdown); the whole attempt has its own deadline regardless. */
+  async send(url: string, headers: Record<string, string>, body: string, cancel?: AbortSignal): Promise<AttemptResult> {
     const startedAt = Date.now();
     const done = (rest: Omit<AttemptResult, 'startedAt' | 'durationMs'>): AttemptResult => ({
       startedAt,
@@ -48,7 +49,7 @@ export class HttpSender {
         headers,
         body,
         dispatcher: this.agent,
-        signal: AbortSignal.timeout(this.options.requestTimeoutMs),
+        signal: deadline(this.options.requestTimeoutMs, cancel),
       });
       const responseBody = await readLimited(response.body, RESPONSE_BODY_LIMIT);
       const status = response.statusCode;
@@ -81,6 +82,11 @@ export class HttpSender {
       throw refusal(host, host);
     }
   }
+}
+
+function deadline(timeoutMs: number, cancel: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return cancel ? AbortSignal.any([timeout, cancel]) : timeout;
 }
 
 async function readLimited(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {

@@ -20,14 +20,36 @@ export function retryDelayMs(retry: number, baseMs: number, random: () => number
 
 export type NextStep = { status: 'pending'; nextAttemptAt: number } | { status: 'failed' };
 
-/** After a failed attempt: retry later, or give up once 1 + maxRetries attempts were made. */
+/**
+ * A receiver's Retry-After (on 429 and 503) is honoured up to this: it may ask us to wait longer
+ * than the schedule would, but not to hold a security alert for a day.
+ */
+export const RETRY_AFTER_CAP_MS = 3600 * 1000;
+
+/**
+ * After a failed attempt: retry later, or give up once 1 + maxRetries attempts were made. A
+ * Retry-After (ms) pushes the retry later than the schedule, never earlier, within its cap.
+ */
 export function afterFailure(
   attemptsMade: number,
   maxRetries: number,
   baseMs: number,
   now: number,
   random: () => number = Math.random,
+  retryAfterMs?: number,
 ): NextStep {
   if (attemptsMade > maxRetries) return { status: 'failed' };
-  return { status: 'pending', nextAttemptAt: now + retryDelayMs(attemptsMade, baseMs, random) };
+  const scheduled = retryDelayMs(attemptsMade, baseMs, random);
+  const asked = retryAfterMs === undefined ? 0 : Math.min(retryAfterMs, RETRY_AFTER_CAP_MS);
+  return { status: 'pending', nextAttemptAt: now + Math.max(scheduled, asked) };
+}
+
+/** A Retry-After header (delay-seconds or an HTTP date) in ms from now; undefined if absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
 }

@@ -1,43 +1,41 @@
 /**
- * The delivery loop of one process: claims due deliveries (as many as it has free slots), sends
- * each outside any transaction, records the attempt, and sleeps until ingest wakes it or the poll
- * interval passes (the poll finds retries that fell due and other replicas' abandoned leases).
+ * The delivery loop of one process: claims due deliveries (as many as it has free slots, at most
+ * maxInFlightPerWebhook per webhook), sends each outside any transaction, records the attempt,
+ * and sleeps until ingest wakes it or the poll interval passes (the poll finds retries that fell
+ * due and leases that other replicas left behind).
  */
-import type { Knex } from 'knex';
 import { claimDue, type ClaimedDelivery } from '../outbox/claim';
-import { abandon, recordAttempt, type Outcome } from '../outbox/record';
-import type { SecretBox } from '../security/secret-box';
+import { releaseClaims } from '../outbox/record';
 import { describeError } from '../telemetry/describe-error';
-import type { Logger } from '../telemetry/logger';
-import { failedBeforeSending, isSuccess, type AttemptResult } from './attempt';
-import type { HttpSender } from './http-sender';
-import { afterFailure } from './retry-schedule';
-import { signedHeaders } from './signed-request';
+import { deliverOnce, type DeliverDeps, type RetryPolicy } from './deliver';
+import type { HealthPolicy } from './endpoint-health';
 
-export interface WorkerOptions {
+export interface WorkerOptions extends RetryPolicy, HealthPolicy {
   readonly concurrency: number;
+  readonly maxInFlightPerWebhook: number;
   readonly pollIntervalMs: number;
-  readonly leaseMs: number;
-  readonly maxRetries: number;
-  readonly retryBaseMs: number;
+  readonly requestTimeoutMs: number;
 }
 
-export interface WorkerDeps {
-  readonly db: Knex;
-  readonly sender: HttpSender;
-  readonly secrets: SecretBox;
-  readonly logger: Logger;
+/**
+ * The lease is derived from the request timeout, so the two cannot drift: twice the whole-attempt
+ * deadline plus a second covers the attempt and its recording with room to spare.
+ */
+export function leaseMsFor(requestTimeoutMs: number): number {
+  return 2 * requestTimeoutMs + 1_000;
 }
 
 export class DeliveryWorker {
-  private readonly inflight = new Set<Promise<void>>();
+  private readonly inflight = new Map<string, { claim: ClaimedDelivery; task: Promise<void> }>();
+  private readonly perWebhook = new Map<string, number>();
+  private readonly stopping = new AbortController();
   private running = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private wakePending = false;
 
   constructor(
-    private readonly deps: WorkerDeps,
+    private readonly deps: DeliverDeps,
     private readonly options: WorkerOptions,
   ) {}
 
@@ -53,12 +51,26 @@ export class DeliveryWorker {
     this.wakeUp?.();
   }
 
-  /** Stops claiming and waits for the attempts in flight. */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming, lets attempts in flight finish for up to graceMs, then cuts the rest and
+   * gives their leases back so another replica (or the next start) sends them at once.
+   */
+  async stop(graceMs: number): Promise<void> {
     this.running = false;
     this.wakeUp?.();
     await this.loop;
-    await Promise.allSettled([...this.inflight]);
+    const tasks = [...this.inflight.values()].map((f) => f.task);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.allSettled(tasks), graceOver]);
+    clearTimeout(timer);
+    if (this.inflight.size === 0) return;
+    const cut = [...this.inflight.values()].map((f) => f.claim);
+    this.stopping.abort();
+    await Promise.allSettled([...this.inflight.values()].map((f) => f.task));
+    await releaseClaims(this.deps.db, cut, Date.now()).catch((err: unknown) =>
+      this.deps.logger.warn({ error: describeError(err) }, 'releasing leases failed; they expire on their own'),
+    );
   }
 
   private async run(): Promise<void> {
@@ -68,7 +80,7 @@ export class DeliveryWorker {
       if (free > 0) {
         this.wakePending = false;
         claimed = await this.claim(free);
-        for (const delivery of claimed) this.track(this.deliver(delivery));
+        for (const delivery of claimed) this.launch(delivery);
       }
       // A full batch means more may be due: claim again at once while slots are free.
       if (claimed.length > 0 && claimed.length === free) continue;
@@ -77,21 +89,41 @@ export class DeliveryWorker {
   }
 
   private async claim(limit: number): Promise<ClaimedDelivery[]> {
+    const cap = this.options.maxInFlightPerWebhook;
+    const saturated = [...this.perWebhook].filter(([, n]) => n >= cap).map(([id]) => id);
     try {
-      // The lease outlasts the whole attempt by a margin, so a live worker never loses it.
-      return await claimDue(this.deps.db, { limit, leaseMs: this.options.leaseMs, now: Date.now() });
+      return await claimDue(this.deps.db, {
+        limit,
+        leaseMs: leaseMsFor(this.options.requestTimeoutMs),
+        now: Date.now(),
+        saturated,
+        capacityOf: (webhookId) => cap - (this.perWebhook.get(webhookId) ?? 0),
+      });
     } catch (err) {
       this.deps.logger.warn({ error: describeError(err) }, 'claiming deliveries failed; will retry');
       return [];
     }
   }
 
-  private track(task: Promise<void>): void {
-    this.inflight.add(task);
-    void task.finally(() => {
-      this.inflight.delete(task);
-      this.wakeUp?.(); // a slot is free
-    });
+  private launch(delivery: ClaimedDelivery): void {
+    this.perWebhook.set(delivery.webhookId, (this.perWebhook.get(delivery.webhookId) ?? 0) + 1);
+    const task = deliverOnce(this.deps, this.options, delivery, this.stopping.signal)
+      .then(() => undefined)
+      .catch((err: unknown) => {
+        // The lease runs out and the delivery is claimed again: nothing is lost.
+        this.deps.logger.error(
+          { error: describeError(err), deliveryId: delivery.id },
+          'recording an attempt failed; the delivery is retried after its lease',
+        );
+      })
+      .finally(() => {
+        this.inflight.delete(delivery.id);
+        const left = (this.perWebhook.get(delivery.webhookId) ?? 1) - 1;
+        if (left === 0) this.perWebhook.delete(delivery.webhookId);
+        else this.perWebhook.set(delivery.webhookId, left);
+        this.wakeUp?.(); // a slot is free
+      });
+    this.inflight.set(delivery.id, { claim: delivery, task });
   }
 
   private sleep(): Promise<void> {
@@ -107,44 +139,5 @@ export class DeliveryWorker {
         done();
       };
     });
-  }
-
-  private async deliver(delivery: ClaimedDelivery): Promise<void> {
-    const log = this.deps.logger.child({ deliveryId: delivery.id, webhookId: delivery.webhookId, tenantId: delivery.tenantId });
-    try {
-      if (delivery.webhook === null) {
-        await abandon(this.deps.db, delivery, 'the webhook was deleted', Date.now());
-        return;
-      }
-      const result = await this.attempt(delivery, delivery.webhook.url);
-      const outcome = this.outcomeOf(delivery, result);
-      const kept = await recordAttempt(this.deps.db, delivery, result, outcome, Date.now());
-      log.debug({ attempt: delivery.attemptCount + 1, statusCode: result.statusCode, outcome: outcome.status }, 'attempt');
-      if (!isSuccess(result)) {
-        log.warn({ attempt: delivery.attemptCount + 1, statusCode: result.statusCode, errorClass: result.errorClass, outcome: outcome.status }, 'attempt failed');
-      }
-      if (!kept) log.warn('lease lost before the attempt was recorded; another worker owns the delivery');
-    } catch (err) {
-      // The lease runs out and the delivery is claimed again: nothing is lost.
-      log.error({ error: describeError(err) }, 'delivery failed unexpectedly; it will be retried after its lease');
-    }
-  }
-
-  private async attempt(delivery: ClaimedDelivery, url: string): Promise<AttemptResult> {
-    let headers: Record<string, string>;
-    try {
-      headers = signedHeaders(delivery, this.deps.secrets, Date.now());
-    } catch {
-      // A secret sealed under a key that is no longer configured: recorded as a failed attempt,
-      // so the admin sees it, rather than retried silently after every lease.
-      return failedBeforeSending('internal', 'the signing secret could not be decrypted with the configured keys');
-    }
-    return this.deps.sender.send(url, headers, delivery.payload);
-  }
-
-  private outcomeOf(delivery: ClaimedDelivery, result: AttemptResult): Outcome {
-    if (isSuccess(result)) return { status: 'succeeded' };
-    const { maxRetries, retryBaseMs } = this.options;
-    return afterFailure(delivery.attemptCount + 1, maxRetries, retryBaseMs, Date.now());
   }
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as HEALTH_PROTO } from 'grpc-health-check';
 import { EventIngestService, type EventIngestServer } from './generated/webhooks/v1/ingest';
 import { WebhookManagementService, type WebhookManagementServer } from './generated/webhooks/v1/management';
 
@@ -47,8 +47,9 @@ export async function startGrpcServer(
 }
 
 function loadProtoDefinitions(): protoLoader.PackageDefinition {
+  // The health proto too, so that `grpcurl list` shows every service the server has.
   return protoLoader.loadSync(
-    ['webhooks/v1/event.proto', 'webhooks/v1/ingest.proto', 'webhooks/v1/management.proto'],
+    ['webhooks/v1/event.proto', 'webhooks/v1/ingest.proto', 'webhooks/v1/management.proto', HEALTH_PROTO],
     { includeDirs: [PROTO_DIR], keepCase: true, defaults: true },
   );
 }

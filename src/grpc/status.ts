@@ -14,6 +14,7 @@ const CODES: Record<ErrorKind, status> = {
   exhausted: status.RESOURCE_EXHAUSTED,
   unavailable: status.UNAVAILABLE,
   unimplemented: status.UNIMPLEMENTED,
+  precondition: status.FAILED_PRECONDITION,
 };
 
 export function statusCodeOf(err: unknown): status {

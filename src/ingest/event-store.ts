@@ -50,7 +50,7 @@ async function writeEvents(
     const targets = (subscriptions.get(event.tenantId) ?? []).filter((s) => subscribes(s, event));
     known.set(key, targets.length); // a repeat later in the same batch is a duplicate
     eventRows.push(eventRow(event, targets.length, now));
-    for (const sub of targets) deliveryRows.push(deliveryRow(event, sub.id, now));
+    for (const sub of targets) deliveryRows.push(deliveryRow(event, sub.id, now, sub.enabled));
     return { eventId: event.id, duplicate: false, deliveryCount: targets.length };
   });
   await insertChunks(trx, 'events', eventRows, EVENT_CHUNK);
@@ -72,7 +72,7 @@ function keyOf(event: ValidEvent): string {
   return `${event.tenantId}\u0000${event.id}`;
 }
 
-function eventRow(event: ValidEvent, deliveryCount: number, now: number): Record<string, unknown> {
+export function eventRow(event: ValidEvent, deliveryCount: number, now: number): Record<string, unknown> {
   return {
     tenant_id: event.tenantId,
     id: event.id,
@@ -85,16 +85,17 @@ function eventRow(event: ValidEvent, deliveryCount: number, now: number): Record
   };
 }
 
-function deliveryRow(event: ValidEvent, webhookId: string, now: number): Record<string, unknown> {
+/** A delivery due now, or paused when its webhook is disabled. */
+export function deliveryRow(event: ValidEvent, webhookId: string, now: number, enabled = true): Record<string, unknown> {
   return {
     id: newDeliveryId(),
     tenant_id: event.tenantId,
     webhook_id: webhookId,
     event_id: event.id,
     event_type: event.type,
-    status: 'pending',
+    status: enabled ? 'pending' : 'paused',
     attempt_count: 0,
-    next_attempt_at: now,
+    next_attempt_at: enabled ? now : null,
     created_at: now,
     updated_at: now,
   };

@@ -1,4 +1,7 @@
-/** Which webhooks get an event: the tenant's enabled webhooks whose patterns and organizations match. */
+/**
+ * Which webhooks get an event: the tenant's webhooks whose patterns and organizations match. A
+ * disabled webhook gets its deliveries too, paused: they are sent if it is enabled again.
+ */
 import type { Knex } from 'knex';
 import { matchesEventType } from './catalog/catalog';
 import type { ValidEvent } from './validate-event';
@@ -9,9 +12,10 @@ export interface Subscription {
   readonly eventTypes: readonly string[];
   /** Null: every organization (and events without one). */
   readonly organizationIds: readonly string[] | null;
+  readonly enabled: boolean;
 }
 
-/** The enabled webhooks of these tenants, in one query, grouped by tenant. */
+/** The webhooks of these tenants, in one query, grouped by tenant. */
 export async function loadSubscriptions(
   db: Knex,
   tenantIds: readonly string[],
@@ -19,13 +23,13 @@ export async function loadSubscriptions(
   const byTenant = new Map<string, Subscription[]>();
   if (tenantIds.length === 0) return byTenant;
   const rows = (await db('webhooks')
-    .select('id', 'tenant_id', 'event_types', 'organization_ids')
-    .whereIn('tenant_id', [...tenantIds])
-    .andWhere('enabled', true)) as Array<{
+    .select('id', 'tenant_id', 'event_types', 'organization_ids', 'enabled')
+    .whereIn('tenant_id', [...tenantIds])) as Array<{
     id: string;
     tenant_id: string;
     event_types: string;
     organization_ids: string | null;
+    enabled: number | boolean;
   }>;
   for (const row of rows) {
     const sub: Subscription = {
@@ -33,6 +37,7 @@ export async function loadSubscriptions(
       tenantId: row.tenant_id,
       eventTypes: JSON.parse(row.event_types) as string[],
       organizationIds: row.organization_ids === null ? null : (JSON.parse(row.organization_ids) as string[]),
+      enabled: Boolean(row.enabled),
     };
     const list = byTenant.get(sub.tenantId) ?? [];
     list.push(sub);

@@ -1,7 +1,8 @@
 /** Storage records to wire messages. */
-import type { Delivery, DeliveryAttempt, Webhook } from '../grpc/generated/webhooks/v1/management';
+import type { Delivery, DeliveryAttempt, Webhook, WebhookStats } from '../grpc/generated/webhooks/v1/management';
 import { DeliveryStatus } from '../grpc/generated/webhooks/v1/management';
 import type { AttemptRecord, DeliveryRecord } from './delivery-history';
+import type { WebhookStatsRecord } from './stats';
 import type { WebhookRecord } from './webhook-store';
 
 export function toWebhook(record: WebhookRecord): Webhook {
@@ -57,5 +58,21 @@ export function toAttempt(record: AttemptRecord): DeliveryAttempt {
     errorClass: record.errorClass ?? '',
     errorMessage: record.errorMessage ?? '',
     responseHeaders: record.responseHeaders,
+  };
+}
+
+export function toStats(record: WebhookStatsRecord): WebhookStats {
+  const time = (ms: number | null) => (ms === null ? undefined : new Date(ms));
+  return {
+    deliveriesSucceeded: record.deliveriesSucceeded,
+    deliveriesFailed: record.deliveriesFailed,
+    deliveriesPending: record.deliveriesPending,
+    deliveriesPaused: record.deliveriesPaused,
+    attempts: record.attempts,
+    successRate: record.successRate,
+    consecutiveFailures: record.consecutiveFailures,
+    failingSince: time(record.failingSince),
+    lastSuccessTime: time(record.lastSuccessAt),
+    lastFailureTime: time(record.lastFailureAt),
   };
 }

@@ -1,8 +1,12 @@
 /** The WebhookManagement gRPC service: the admin service's door, one tenant per call. */
-import { InputError, NotFoundError, UnimplementedError } from '../errors';
+import type { Knex } from 'knex';
+import { InputError, NotFoundError } from '../errors';
 import type {
   CreateWebhookRequest,
   GetDeliveryRequest,
+  GetWebhookStatsRequest,
+  RetryFailedDeliveriesRequest,
+  SendTestEventRequest,
   ListDeliveriesRequest,
   ListWebhooksRequest,
   UpdateWebhookRequest,
@@ -11,22 +15,24 @@ import type {
 import { DeliveryStatus } from '../grpc/generated/webhooks/v1/management';
 import { unary, type HandlerDeps } from '../grpc/handlers';
 import type { EventCatalog } from '../ingest/catalog/catalog';
-import { statusName, toAttempt, toDelivery, toWebhook } from './convert';
+import { statusName, toAttempt, toDelivery, toStats, toWebhook } from './convert';
 import type { DeliveryHistory } from './delivery-history';
 import { decodePageToken, encodePageToken, pageSizeOf } from './page-token';
+import type { Redelivery } from './redelivery';
+import { readStats } from './stats';
 import { checkId } from './validate-webhook';
 import type { WebhookManager, WebhookPatch } from './webhooks';
 
 export interface ManagementDeps {
+  readonly db: Knex;
   readonly webhooks: WebhookManager;
+  readonly redelivery: Redelivery;
   readonly history: DeliveryHistory;
   readonly catalog: EventCatalog;
 }
 
 export function managementService(deps: HandlerDeps, m: ManagementDeps): WebhookManagementServer {
   const roles = ['admin'] as const;
-  const later = (name: string) =>
-    unary(deps, name, roles, () => Promise.reject(new UnimplementedError(`${name} is not available yet`)));
   return {
     createWebhook: unary(deps, 'CreateWebhook', roles, async (req: CreateWebhookRequest, ctx) => {
       const { webhook, secret } = await m.webhooks.create(ctx.tenantId, {
@@ -47,7 +53,8 @@ export function managementService(deps: HandlerDeps, m: ManagementDeps): Webhook
     updateWebhook: unary(deps, 'UpdateWebhook', roles, async (req: UpdateWebhookRequest, ctx) => {
       if (!req.webhook) throw new InputError('webhook', 'is required');
       const patch = patchOf(req);
-      return { webhook: toWebhook(await m.webhooks.update(ctx.tenantId, req.webhook.id, patch)) };
+      const updated = await m.webhooks.update(ctx.tenantId, req.webhook.id, patch, req.discardPausedDeliveries);
+      return { webhook: toWebhook(updated) };
     }),
     deleteWebhook: unary(deps, 'DeleteWebhook', roles, async (req: { id: string }, ctx) => {
       await m.webhooks.delete(ctx.tenantId, req.id);
@@ -79,11 +86,27 @@ export function managementService(deps: HandlerDeps, m: ManagementDeps): Webhook
         })),
       }),
     ),
-    rotateWebhookSecret: later('RotateWebhookSecret'),
-    retryDelivery: later('RetryDelivery'),
-    retryFailedDeliveries: later('RetryFailedDeliveries'),
-    sendTestEvent: later('SendTestEvent'),
-    getWebhookStats: later('GetWebhookStats'),
+    rotateWebhookSecret: unary(deps, 'RotateWebhookSecret', roles, async (req: { id: string }, ctx) => {
+      const { secret, previousExpiresAt } = await m.webhooks.rotateSecret(ctx.tenantId, req.id);
+      return {
+        secret,
+        previousSecretExpireTime: previousExpiresAt === null ? undefined : new Date(previousExpiresAt),
+      };
+    }),
+    retryDelivery: unary(deps, 'RetryDelivery', roles, async (req: { id: string }, ctx) => ({
+      delivery: toDelivery(await m.redelivery.retry(ctx.tenantId, req.id)),
+    })),
+    retryFailedDeliveries: unary(deps, 'RetryFailedDeliveries', roles, async (req: RetryFailedDeliveriesRequest, ctx) => ({
+      deliveryCount: await m.redelivery.retryFailed(ctx.tenantId, req.webhookId, req.since?.getTime()),
+    })),
+    sendTestEvent: unary(deps, 'SendTestEvent', roles, async (req: SendTestEventRequest, ctx) => ({
+      delivery: toDelivery(await m.redelivery.sendTest(ctx.tenantId, req.webhookId, req.data)),
+    })),
+    getWebhookStats: unary(deps, 'GetWebhookStats', roles, async (req: GetWebhookStatsRequest, ctx) => {
+      const webhookId = checkId(req.webhookId, 'webhook_id');
+      const windowMs = req.window ? req.window.seconds * 1000 + Math.floor(req.window.nanos / 1e6) : 0;
+      return { stats: toStats(await readStats(m.db, ctx.tenantId, webhookId, windowMs, Date.now())) };
+    }),
   };
 }
 

@@ -1,5 +1,7 @@
 /** Queries on the webhooks table. Every one filters by tenant_id. */
 import type { Knex } from 'knex';
+import { pauseDeliveries, resumeDeliveries } from '../outbox/pause';
+import { countStatusChange, resetStreak } from '../outbox/stats';
 
 export interface WebhookRecord {
   readonly id: string;
@@ -47,14 +49,18 @@ const COLUMNS = [
 export class WebhookStore {
   constructor(private readonly db: Knex) {}
 
+  /** The webhook and its counters row, together. */
   async insert(record: WebhookRecord, secretSealed: string): Promise<void> {
-    await this.db('webhooks').insert({
-      ...toColumns(record),
-      id: record.id,
-      tenant_id: record.tenantId,
-      created_at: record.createdAt,
-      updated_at: record.updatedAt,
-      secret_sealed: secretSealed,
+    await this.db.transaction(async (trx) => {
+      await trx('webhooks').insert({
+        ...toColumns(record),
+        id: record.id,
+        tenant_id: record.tenantId,
+        created_at: record.createdAt,
+        updated_at: record.updatedAt,
+        secret_sealed: secretSealed,
+      });
+      await trx('webhook_stats').insert({ webhook_id: record.id, tenant_id: record.tenantId });
     });
   }
 
@@ -77,23 +83,63 @@ export class WebhookStore {
     return Number(row.n);
   }
 
-  /** False when the tenant has no such webhook. */
-  async update(tenantId: string, id: string, changes: WebhookChanges, now: number): Promise<boolean> {
-    const updated = await this.db('webhooks')
-      .where({ tenant_id: tenantId, id })
-      .update({ ...toColumns(changes), updated_at: now });
-    return updated > 0;
+  /**
+   * False when the tenant has no such webhook. Disabling pauses the webhook's waiting deliveries;
+   * enabling resumes them (or discards them) and starts a new failure streak.
+   */
+  async update(
+    tenantId: string,
+    id: string,
+    changes: WebhookChanges,
+    options: { now: number; discardPaused: boolean },
+  ): Promise<boolean> {
+    return this.db.transaction(async (trx) => {
+      const updated = await trx('webhooks')
+        .where({ tenant_id: tenantId, id })
+        .update({ ...toColumns(changes), updated_at: options.now });
+      if (updated === 0) return false;
+      if (changes.enabled === false) await pauseDeliveries(trx, tenantId, id, options.now);
+      if (changes.enabled === true) {
+        const resumed = await resumeDeliveries(trx, tenantId, id, options.discardPaused, options.now);
+        if (options.discardPaused) await countStatusChange(trx, tenantId, id, { failed: resumed });
+        await resetStreak(trx, tenantId, id);
+      }
+      return true;
+    });
   }
 
-  /** Deletes the webhook with its deliveries and their attempts; false when there was none. */
+  /** Deletes the webhook with its deliveries, their attempts and its counters; false when there was none. */
   async delete(tenantId: string, id: string): Promise<boolean> {
     return this.db.transaction(async (trx) => {
       const deleted = await trx('webhooks').where({ tenant_id: tenantId, id }).delete();
       if (deleted === 0) return false;
-      await trx('delivery_attempts').where({ tenant_id: tenantId, webhook_id: id }).delete();
-      await trx('deliveries').where({ tenant_id: tenantId, webhook_id: id }).delete();
+      for (const table of ['delivery_attempts', 'deliveries', 'webhook_stats', 'webhook_stats_hourly']) {
+        await trx(table).where({ tenant_id: tenantId, webhook_id: id }).delete();
+      }
       return true;
     });
+  }
+
+  async sealedSecret(tenantId: string, id: string): Promise<string | undefined> {
+    const row = (await this.db('webhooks').select('secret_sealed').where({ tenant_id: tenantId, id }).first()) as
+      | { secret_sealed: string }
+      | undefined;
+    return row?.secret_sealed;
+  }
+
+  /** The new secret signs from now on; the previous one beside it until `previousExpiresAt`. */
+  async rotateSecret(
+    tenantId: string,
+    id: string,
+    next: { sealed: string; previousSealed: string | null; previousExpiresAt: number | null; now: number },
+  ): Promise<boolean> {
+    const updated = await this.db('webhooks').where({ tenant_id: tenantId, id }).update({
+      secret_sealed: next.sealed,
+      previous_secret_sealed: next.previousSealed,
+      previous_secret_expires_at: next.previousExpiresAt,
+      updated_at: next.now,
+    });
+    return updated > 0;
   }
 }
 

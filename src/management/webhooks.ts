@@ -32,13 +32,24 @@ export interface WebhookPatch {
   readonly organizationIds?: readonly string[];
 }
 
+export interface ManagerOptions {
+  readonly secretOverlapMs: number;
+  /** Deliveries became due (a webhook was enabled again): wake the workers. */
+  readonly onDeliveriesDue: () => void;
+  readonly clock?: () => number;
+}
+
 export class WebhookManager {
+  private readonly clock: () => number;
+
   constructor(
     private readonly store: WebhookStore,
     private readonly secrets: SecretBox,
     private readonly rules: WebhookRules,
-    private readonly clock: () => number = Date.now,
-  ) {}
+    private readonly options: ManagerOptions,
+  ) {
+    this.clock = options.clock ?? Date.now;
+  }
 
   async create(tenantId: string, input: NewWebhook): Promise<{ webhook: WebhookRecord; secret: string }> {
     const now = this.clock();
@@ -82,7 +93,7 @@ export class WebhookManager {
     return { webhooks, nextPageToken };
   }
 
-  async update(tenantId: string, id: string, patch: WebhookPatch): Promise<WebhookRecord> {
+  async update(tenantId: string, id: string, patch: WebhookPatch, discardPaused = false): Promise<WebhookRecord> {
     checkId(id, 'webhook.id');
     const changes: { -readonly [K in keyof WebhookChanges]: WebhookChanges[K] } = {};
     if (patch.url !== undefined) changes.url = prefixed('webhook.', () => checkUrl(patch.url!, this.rules));
@@ -99,8 +110,30 @@ export class WebhookManager {
       changes.enabled = patch.enabled;
       if (patch.enabled) changes.disabledReason = null;
     }
-    if (!(await this.store.update(tenantId, id, changes, this.clock()))) throw notFound(id);
+    if (!(await this.store.update(tenantId, id, changes, { now: this.clock(), discardPaused }))) throw notFound(id);
+    if (changes.enabled === true && !discardPaused) this.options.onDeliveriesDue();
     return this.get(tenantId, id);
+  }
+
+  /**
+   * A new secret; the current one becomes the previous and keeps signing beside it for the
+   * overlap window, so receivers can switch without losing a delivery.
+   */
+  async rotateSecret(tenantId: string, id: string): Promise<{ secret: string; previousExpiresAt: number | null }> {
+    const current = await this.store.sealedSecret(tenantId, checkId(id));
+    if (current === undefined) throw notFound(id);
+    const now = this.clock();
+    const secret = generateSecret();
+    const overlap = this.options.secretOverlapMs;
+    const previousExpiresAt = overlap > 0 ? now + overlap : null;
+    const rotated = await this.store.rotateSecret(tenantId, id, {
+      sealed: this.secrets.seal(secret, secretContext(tenantId, id)),
+      previousSealed: overlap > 0 ? current : null,
+      previousExpiresAt,
+      now,
+    });
+    if (!rotated) throw notFound(id);
+    return { secret, previousExpiresAt };
   }
 
   async delete(tenantId: string, id: string): Promise<void> {

@@ -31,19 +31,26 @@ export interface ClaimOptions {
   readonly limit: number;
   readonly leaseMs: number;
   readonly now: number;
+  /**
+   * How many more attempts each webhook may have in flight here (per-endpoint fairness):
+   * webhooks at 0 are skipped in the query, the others get at most that many rows.
+   */
+  readonly capacityOf?: (webhookId: string) => number;
+  readonly saturated?: readonly string[];
 }
 
 export async function claimDue(db: Knex, options: ClaimOptions): Promise<ClaimedDelivery[]> {
   const claimId = newClaimId();
   const ids = await db.transaction(async (trx) => {
     const query = trx('deliveries')
-      .select('id')
+      .select('id', 'webhook_id')
       .where('status', 'pending')
       .andWhere('next_attempt_at', '<=', options.now)
       .orderBy('next_attempt_at')
       .limit(options.limit);
+    if (options.saturated && options.saturated.length > 0) void query.whereNotIn('webhook_id', [...options.saturated]);
     if (isMysql(db)) void query.forUpdate().skipLocked();
-    const due = ((await query) as Array<{ id: string }>).map((r) => r.id);
+    const due = withinCapacity((await query) as Array<{ id: string; webhook_id: string }>, options.capacityOf);
     if (due.length > 0) {
       await trx('deliveries')
         .whereIn('id', due)
@@ -53,6 +60,23 @@ export async function claimDue(db: Knex, options: ClaimOptions): Promise<Claimed
   });
   if (ids.length === 0) return [];
   return loadClaimed(db, claimId);
+}
+
+/** Rows left out stay unclaimed (their lock ends with the transaction) for the next round. */
+function withinCapacity(
+  rows: ReadonlyArray<{ id: string; webhook_id: string }>,
+  capacityOf: ((webhookId: string) => number) | undefined,
+): string[] {
+  if (!capacityOf) return rows.map((r) => r.id);
+  const taken = new Map<string, number>();
+  const ids: string[] = [];
+  for (const row of rows) {
+    const n = taken.get(row.webhook_id) ?? 0;
+    if (n >= capacityOf(row.webhook_id)) continue;
+    taken.set(row.webhook_id, n + 1);
+    ids.push(row.id);
+  }
+  return ids;
 }
 
 async function loadClaimed(db: Knex, claimId: string): Promise<ClaimedDelivery[]> {

@@ -1,0 +1,82 @@
+/**
+ * One attempt of one claimed delivery: sign, POST, decide what comes next, record it all.
+ * Failures are data: whatever happens becomes an attempt row, except a shutdown cut, after which
+ * the caller gives the lease back.
+ */
+import type { Knex } from 'knex';
+import { abandon, recordAttempt, type Outcome, type Recorded } from '../outbox/record';
+import type { ClaimedDelivery } from '../outbox/claim';
+import type { SecretBox } from '../security/secret-box';
+import type { Logger } from '../telemetry/logger';
+import { failedBeforeSending, isSuccess, type AttemptResult } from './attempt';
+import type { HealthPolicy } from './endpoint-health';
+import type { HttpSender } from './http-sender';
+import { afterFailure, parseRetryAfter } from './retry-schedule';
+import { signedHeaders } from './signed-request';
+
+export interface DeliverDeps {
+  readonly db: Knex;
+  readonly sender: HttpSender;
+  readonly secrets: SecretBox;
+  readonly logger: Logger;
+}
+
+export interface RetryPolicy {
+  readonly maxRetries: number;
+  readonly retryBaseMs: number;
+}
+
+/** Returns undefined when the attempt was cut by a shutdown and nothing was recorded. */
+export async function deliverOnce(
+  deps: DeliverDeps,
+  policy: RetryPolicy & HealthPolicy,
+  delivery: ClaimedDelivery,
+  stopping: AbortSignal,
+): Promise<Recorded | undefined> {
+  if (delivery.webhook === null) {
+    await abandon(deps.db, delivery, 'the webhook was deleted', Date.now());
+    return { kept: true };
+  }
+  const result = await attempt(deps, delivery, delivery.webhook.url, stopping);
+  if (stopping.aborted) return undefined;
+  const outcome = outcomeOf(delivery, result, policy);
+  const recorded = await recordAttempt(deps.db, delivery, result, outcome, policy, Date.now());
+  logAttempt(deps.logger, delivery, result, outcome, recorded);
+  return recorded;
+}
+
+async function attempt(deps: DeliverDeps, delivery: ClaimedDelivery, url: string, stopping: AbortSignal): Promise<AttemptResult> {
+  let headers: Record<string, string>;
+  try {
+    headers = signedHeaders(delivery, deps.secrets, Date.now());
+  } catch {
+    // A secret sealed under a key that is no longer configured: recorded as a failed attempt,
+    // so the admin sees it, rather than retried silently after every lease.
+    return failedBeforeSending('internal', 'the signing secret could not be decrypted with the configured keys');
+  }
+  return deps.sender.send(url, headers, delivery.payload, stopping);
+}
+
+export function outcomeOf(delivery: ClaimedDelivery, result: AttemptResult, policy: RetryPolicy): Outcome {
+  if (isSuccess(result)) return { status: 'succeeded' };
+  const now = Date.now();
+  const throttled = result.statusCode === 429 || result.statusCode === 503;
+  const retryAfterMs = throttled ? parseRetryAfter(result.responseHeaders['retry-after'], now) : undefined;
+  return afterFailure(delivery.attemptCount + 1, policy.maxRetries, policy.retryBaseMs, now, Math.random, retryAfterMs);
+}
+
+function logAttempt(logger: Logger, delivery: ClaimedDelivery, result: AttemptResult, outcome: Outcome, recorded: Recorded): void {
+  const fields = {
+    deliveryId: delivery.id,
+    webhookId: delivery.webhookId,
+    tenantId: delivery.tenantId,
+    attempt: delivery.attemptCount + 1,
+    statusCode: result.statusCode,
+    durationMs: result.durationMs,
+    outcome: outcome.status,
+  };
+  if (isSuccess(result)) logger.debug(fields, 'attempt succeeded');
+  else logger.warn({ ...fields, errorClass: result.errorClass }, 'attempt failed');
+  if (!recorded.kept) logger.warn(fields, 'lease lost before the attempt was recorded; another worker owns the delivery');
+  if (recorded.disabledReason) logger.warn({ ...fields, reason: recorded.disabledReason }, 'webhook disabled');
+}

@@ -1,0 +1,86 @@
+/**
+ * Sending again: one delivery now (same webhook-id, a new attempt), every failed delivery of a
+ * webhook since a time, or a webhook.test event to one webhook.
+ */
+import type { Knex } from 'knex';
+import { InputError, NotFoundError, PreconditionError } from '../errors';
+import { newEventId } from '../ids';
+import { deliveryRow, eventRow } from '../ingest/event-store';
+import { renderPayload } from '../ingest/validate-event';
+import { countStatusChange } from '../outbox/stats';
+import type { DeliveryHistory, DeliveryRecord } from './delivery-history';
+import { checkId } from './validate-webhook';
+import type { WebhookManager } from './webhooks';
+
+export const TEST_EVENT_DATA = { message: 'This is a test event from the webhooks sidecar.' };
+
+export class Redelivery {
+  constructor(
+    private readonly db: Knex,
+    private readonly webhooks: WebhookManager,
+    private readonly history: DeliveryHistory,
+    private readonly onDeliveriesDue: () => void,
+  ) {}
+
+  /** Makes the delivery due now. A delivery already waiting is just moved up. */
+  async retry(tenantId: string, id: string): Promise<DeliveryRecord> {
+    const delivery = await this.history.get(tenantId, checkId(id));
+    if (!delivery) throw new NotFoundError(`delivery "${id.slice(0, 64)}" not found`);
+    await this.requireEnabled(tenantId, delivery.webhookId);
+    const now = Date.now();
+    await this.db.transaction(async (trx) => {
+      const updated = await trx('deliveries')
+        .where({ tenant_id: tenantId, id: delivery.id, status: delivery.status })
+        .whereNull('claim_id') // one in flight is already being sent
+        .update({ status: 'pending', next_attempt_at: now, completed_at: null, updated_at: now });
+      if (updated > 0) await countStatusChange(trx, tenantId, delivery.webhookId, leaving(delivery.status, 1));
+    });
+    this.onDeliveriesDue();
+    return (await this.history.get(tenantId, delivery.id))!;
+  }
+
+  /** Every failed delivery of the webhook created at or after `since`; returns how many. */
+  async retryFailed(tenantId: string, webhookId: string, since: number | undefined): Promise<number> {
+    if (since === undefined) throw new InputError('since', 'is required');
+    await this.requireEnabled(tenantId, checkId(webhookId, 'webhook_id'));
+    const now = Date.now();
+    const count = await this.db.transaction(async (trx) => {
+      const n = await trx('deliveries')
+        .where({ tenant_id: tenantId, webhook_id: webhookId, status: 'failed' })
+        .andWhere('created_at', '>=', since)
+        .update({ status: 'pending', next_attempt_at: now, completed_at: null, claim_id: null, updated_at: now });
+      await countStatusChange(trx, tenantId, webhookId, leaving('failed', n));
+      return n;
+    });
+    if (count > 0) this.onDeliveriesDue();
+    return count;
+  }
+
+  /** A webhook.test event with one delivery, to this webhook only. */
+  async sendTest(tenantId: string, webhookId: string, data: Record<string, unknown> | undefined): Promise<DeliveryRecord> {
+    await this.requireEnabled(tenantId, checkId(webhookId, 'webhook_id'));
+    const now = Date.now();
+    const event = { tenantId, id: newEventId(), type: 'webhook.test', organizationId: null, occurredAt: now };
+    const payload = renderPayload(event, data ?? TEST_EVENT_DATA);
+    const delivery = deliveryRow({ ...event, payload }, webhookId, now);
+    await this.db.transaction(async (trx) => {
+      await trx('events').insert(eventRow({ ...event, payload }, 1, now));
+      await trx('deliveries').insert(delivery);
+    });
+    this.onDeliveriesDue();
+    return (await this.history.get(tenantId, delivery.id as string))!;
+  }
+
+  private async requireEnabled(tenantId: string, webhookId: string): Promise<void> {
+    const webhook = await this.webhooks.get(tenantId, webhookId);
+    if (!webhook.enabled) {
+      throw new PreconditionError(`webhook "${webhookId}" is disabled; enable it first (UpdateWebhook)`);
+    }
+  }
+}
+
+function leaving(status: string, n: number): { succeeded?: number; failed?: number } {
+  if (status === 'succeeded') return { succeeded: -n };
+  if (status === 'failed') return { failed: -n };
+  return {};
+}

@@ -1,0 +1,47 @@
+/**
+ * A disabled webhook's deliveries are paused, not dropped: they keep their place and go out when
+ * the webhook is enabled again, unless the admin discards them. Deliveries in flight are paused
+ * too; the attempt's fenced write keeps them paused (src/outbox/record.ts).
+ */
+import type { Knex } from 'knex';
+
+export async function pauseDeliveries(db: Knex, tenantId: string, webhookId: string, now: number): Promise<number> {
+  return db('deliveries')
+    .where({ tenant_id: tenantId, webhook_id: webhookId, status: 'pending' })
+    .update({ status: 'paused', next_attempt_at: null, updated_at: now });
+}
+
+/** Paused deliveries become due now, or are ended as failed when discarded. */
+export async function resumeDeliveries(
+  db: Knex,
+  tenantId: string,
+  webhookId: string,
+  discard: boolean,
+  now: number,
+): Promise<number> {
+  const paused = db('deliveries').where({ tenant_id: tenantId, webhook_id: webhookId, status: 'paused' });
+  if (discard) {
+    return paused.update({
+      status: 'failed',
+      claim_id: null,
+      last_error: 'discarded by the admin when the webhook was enabled again',
+      completed_at: now,
+      updated_at: now,
+    });
+  }
+  return paused.update({ status: 'pending', claim_id: null, next_attempt_at: now, updated_at: now });
+}
+
+/** A disabled webhook: it stops receiving, and its waiting deliveries are paused. */
+export async function disableWebhook(
+  db: Knex,
+  tenantId: string,
+  webhookId: string,
+  reason: string,
+  now: number,
+): Promise<void> {
+  await db('webhooks')
+    .where({ tenant_id: tenantId, id: webhookId })
+    .update({ enabled: false, disabled_reason: reason, updated_at: now });
+  await pauseDeliveries(db, tenantId, webhookId, now);
+}

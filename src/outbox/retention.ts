@@ -1,0 +1,102 @@
+/**
+ * Purges history older than the retention period in small batches, so that no delete holds locks
+ * for long: finished (or long-paused) deliveries with their attempts, attempts on their own,
+ * events that no delivery refers to any more, and hourly stats buckets. Pending deliveries and
+ * their events are never purged.
+ */
+import type { Knex } from 'knex';
+
+export const PURGE_BATCH = 500;
+
+/** One batch of each kind; returns how many rows went. Call until it returns 0. */
+export async function purgeOnce(db: Knex, cutoff: number, batch = PURGE_BATCH): Promise<number> {
+  let removed = 0;
+  const deliveryIds = ((await db('deliveries')
+    .select('id')
+    .where((q) =>
+      q
+        .whereIn('status', ['succeeded', 'failed'])
+        .andWhere('completed_at', '<', cutoff)
+        .orWhere((p) => p.where('status', 'paused').andWhere('created_at', '<', cutoff)),
+    )
+    .limit(batch)) as Array<{ id: string }>).map((r) => r.id);
+  if (deliveryIds.length > 0) {
+    removed += await db('delivery_attempts').whereIn('delivery_id', deliveryIds).delete();
+    removed += await db('deliveries').whereIn('id', deliveryIds).delete();
+  }
+  const attemptIds = ((await db('delivery_attempts').select('id').where('started_at', '<', cutoff).limit(batch)) as Array<{
+    id: number;
+  }>).map((r) => r.id);
+  if (attemptIds.length > 0) removed += await db('delivery_attempts').whereIn('id', attemptIds).delete();
+  const events = (await db('events as e')
+    .select('e.tenant_id', 'e.id')
+    .where('e.created_at', '<', cutoff)
+    .whereNotExists(db('deliveries as d').select(db.raw('1')).whereRaw('d.tenant_id = e.tenant_id AND d.event_id = e.id'))
+    .limit(batch)) as Array<{ tenant_id: string; id: string }>;
+  if (events.length > 0) {
+    removed += await db('events')
+      .whereIn(
+        ['tenant_id', 'id'],
+        events.map((e) => [e.tenant_id, e.id]),
+      )
+      .delete();
+  }
+  const buckets = (await db('webhook_stats_hourly')
+    .select('webhook_id', 'hour_start')
+    .where('hour_start', '<', cutoff)
+    .limit(batch)) as Array<{ webhook_id: string; hour_start: number }>;
+  if (buckets.length > 0) {
+    removed += await db('webhook_stats_hourly')
+      .whereIn(
+        ['webhook_id', 'hour_start'],
+        buckets.map((b) => [b.webhook_id, b.hour_start]),
+      )
+      .delete();
+  }
+  return removed;
+}
+
+/** Runs the purge at start and then every intervalMs, batch after batch until nothing is left. */
+export class RetentionTask {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly retentionMs: number,
+    private readonly intervalMs: number,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  /** Purges now; resolves with the rows removed. */
+  async runOnce(now = Date.now()): Promise<number> {
+    let total = 0;
+    for (let n = -1; n !== 0 && !this.stopped; ) {
+      n = await purgeOnce(this.db, now - this.retentionMs);
+      total += n;
+    }
+    return total;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.running = this.runOnce()
+        .then(() => undefined, this.onError)
+        .finally(() => {
+          if (!this.stopped) this.schedule(this.intervalMs);
+        });
+    }, delayMs);
+    this.timer.unref();
+  }
+}
