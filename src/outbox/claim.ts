@@ -41,6 +41,9 @@ export interface ClaimOptions {
 
 export async function claimDue(db: Knex, options: ClaimOptions): Promise<ClaimedDelivery[]> {
   const claimId = newClaimId();
+  // READ COMMITTED on MySQL: REPEATABLE READ's locking read would also take gap locks on the
+  // due-time index and block ingest's inserts of new deliveries for the claim's duration.
+  const isolation = isMysql(db) ? { isolationLevel: 'read committed' as const } : undefined;
   const ids = await db.transaction(async (trx) => {
     const query = trx('deliveries')
       .select('id', 'webhook_id')
@@ -57,7 +60,7 @@ export async function claimDue(db: Knex, options: ClaimOptions): Promise<Claimed
         .update({ claim_id: claimId, next_attempt_at: options.now + options.leaseMs, updated_at: options.now });
     }
     return due;
-  });
+  }, isolation);
   if (ids.length === 0) return [];
   return loadClaimed(db, claimId);
 }
