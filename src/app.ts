@@ -11,7 +11,7 @@ import { Authenticator } from './grpc/auth';
 import { startGrpcServer, stopGrpcServer, SERVICE_NAMES, type GrpcServer } from './grpc/server';
 import { EventCatalog } from './ingest/catalog/catalog';
 import { Ingestor } from './ingest/ingestor';
-import { ingestService } from './ingest/service';
+import { ingestService, OpenStreams } from './ingest/service';
 import { DeliveryHistory } from './management/delivery-history';
 import { Redelivery } from './management/redelivery';
 import { managementService } from './management/service';
@@ -34,7 +34,7 @@ export interface App {
 }
 
 export async function startApp(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<App> {
-  const db = connect(config.db);
+  const db = connect(config.db, { logger });
   try {
     const applied = await migrateLatest(db);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
@@ -59,6 +59,7 @@ export async function startApp(config: Config, logger: Logger = createLogger(con
     },
   );
   const wakeWorker = (): void => worker.wake();
+  const streams = new OpenStreams();
   const handlerDeps = { auth: new Authenticator(config.tokens), logger };
   const ingestor = new Ingestor({
     db,
@@ -72,12 +73,12 @@ export async function startApp(config: Config, logger: Logger = createLogger(con
     { secretOverlapMs: config.secretOverlapMs, onDeliveriesDue: wakeWorker },
   );
   const history = new DeliveryHistory(db);
-  const redelivery = new Redelivery(db, webhooks, history, wakeWorker);
+  const redelivery = new Redelivery(db, webhooks, history, wakeWorker, config.maxEventBytes);
   let grpcServer: GrpcServer;
   try {
     grpcServer = await startGrpcServer(
       config.grpcAddr,
-      ingestService(handlerDeps, ingestor),
+      ingestService(handlerDeps, ingestor, streams),
       managementService(handlerDeps, { db, webhooks, redelivery, history, catalog }),
     );
   } catch (err) {
@@ -99,9 +100,14 @@ export async function startApp(config: Config, logger: Logger = createLogger(con
     stop: () =>
       (stopping ??= (async () => {
         for (const name of ['', ...SERVICE_NAMES]) grpcServer.health.setStatus(name, 'NOT_SERVING');
-        await stopGrpcServer(grpcServer.server, 10_000);
-        await retention.stop();
-        await worker.stop(config.shutdownGraceMs);
+        // One grace period for everything: calls drain and attempts finish side by side, and
+        // the worker stops claiming at once.
+        streams.closeAll();
+        await Promise.all([
+          stopGrpcServer(grpcServer.server, config.shutdownGraceMs),
+          worker.stop(config.shutdownGraceMs),
+          retention.stop(),
+        ]);
         await sender.close();
         await db.destroy();
         logger.info('webhooks sidecar stopped');

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import knex, { type Knex } from 'knex';
+import type { Logger } from '../telemetry/logger';
 import type { DbTarget } from '../config/db-url';
 
 export type Db = Knex;
@@ -7,6 +8,8 @@ export type Db = Knex;
 export interface DbOptions {
   /** Connections per process on MySQL. */
   readonly poolMax?: number;
+  /** Where knex's own warnings go (it prints plain text on stdout otherwise). */
+  readonly logger?: Logger;
 }
 
 /** A knex instance for the configured database, with the settings each dialect needs. */
@@ -27,6 +30,7 @@ export function connect(target: DbTarget, options: DbOptions = {}): Db {
         bigNumberStrings: false,
       },
       pool: { min: 0, max: options.poolMax ?? 10 },
+      log: knexLog(options.logger),
     });
   }
   fs.mkdirSync(target.dataDir, { recursive: true });
@@ -34,6 +38,7 @@ export function connect(target: DbTarget, options: DbOptions = {}): Db {
     client: 'better-sqlite3',
     connection: { filename: target.file },
     useNullAsDefault: true,
+    log: knexLog(options.logger),
     // One connection: SQLite has one writer at a time anyway, and a single connection in this
     // process never meets SQLITE_BUSY from itself.
     pool: {
@@ -53,6 +58,13 @@ export function connect(target: DbTarget, options: DbOptions = {}): Db {
       },
     },
   });
+}
+
+function knexLog(logger: Logger | undefined): Knex.Config['log'] {
+  if (!logger) return undefined;
+  const say = (level: 'debug' | 'warn' | 'error') => (message: unknown) =>
+    logger[level]({ component: 'knex' }, typeof message === 'string' ? message : 'knex message');
+  return { debug: say('debug'), warn: say('warn'), error: say('error'), deprecate: say('warn') };
 }
 
 interface SqliteConnection {

@@ -1,16 +1,68 @@
 import path from 'node:path';
-import type { Db } from './connect';
+import type { Knex } from 'knex';
+import { isMysql, type Db } from './connect';
 
 /**
  * Compiled migrations live in dist/db/migrations; this file is dist/src/db/migrate.js.
- * knex's migrator takes a lock table, so replicas that start at once migrate one at a time.
  */
 const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'db', 'migrations');
+const CONFIG: Knex.MigratorConfig = { directory: MIGRATIONS_DIR, loadExtensions: ['.js'] };
+/** How long a start waits for another replica's migration before giving up. */
+const LOCK_WAIT_SECONDS = 120;
+const MYSQL_LOCK_NAME = 'webhooks_sidecar_migrations';
 
+/**
+ * Applies pending migrations. Replicas that start at once take turns: knex's own lock row does
+ * not wait (the loser throws "Migration table is already locked"), and it stays locked if a
+ * process dies mid-migration. On MySQL a named lock (GET_LOCK) serialises the replicas instead;
+ * the server drops it with the session of a process that dies, so a stale knex lock row can be
+ * freed safely by whoever holds it.
+ */
 export async function migrateLatest(db: Db): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest({
-    directory: MIGRATIONS_DIR,
-    loadExtensions: ['.js'],
-  })) as [number, string[]];
+  if (isMysql(db)) return withMysqlLock(db, () => latest(db, true));
+  return retryWhileLocked(() => latest(db, false));
+}
+
+async function latest(db: Db, freeStaleLock: boolean): Promise<string[]> {
+  if (freeStaleLock) await freeKnexLock(db);
+  const [, applied] = (await db.migrate.latest(CONFIG)) as [number, string[]];
   return applied;
+}
+
+async function freeKnexLock(db: Db): Promise<void> {
+  // Only an existing lock table can hold a stale lock; a new database has none yet.
+  if (await db.schema.hasTable('knex_migrations_lock')) await db.migrate.forceFreeMigrationsLock(CONFIG);
+}
+
+async function withMysqlLock<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  // GET_LOCK belongs to a session: hold one connection for the whole migration.
+  const conn: unknown = await db.client.acquireConnection();
+  try {
+    const [rows] = (await db.raw('SELECT GET_LOCK(?, ?) AS got', [MYSQL_LOCK_NAME, LOCK_WAIT_SECONDS]).connection(conn)) as [
+      Array<{ got: number | null }>,
+    ];
+    if (rows[0]?.got !== 1) {
+      throw new Error(`another replica held the migration lock for over ${LOCK_WAIT_SECONDS} s`);
+    }
+    try {
+      return await fn();
+    } finally {
+      await db.raw('SELECT RELEASE_LOCK(?)', [MYSQL_LOCK_NAME]).connection(conn);
+    }
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
+}
+
+/** SQLite is one process's store; this only covers `npm run migrate` racing a start. */
+async function retryWhileLocked<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + LOCK_WAIT_SECONDS * 1000;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as Error).name !== 'MigrationLocked' || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }

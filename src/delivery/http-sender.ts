@@ -5,6 +5,7 @@
  * an endless body costs nothing; one deadline covers connect, headers and body.
  */
 import net from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 import { Agent, request } from 'undici';
 import { isAllowedAddress, type AllowedRanges } from '../security/destination';
 import { RESPONSE_BODY_LIMIT, type AttemptResult } from './attempt';
@@ -100,7 +101,17 @@ async function readLimited(body: AsyncIterable<Buffer> & { destroy(): unknown },
       break;
     }
   }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+  return utf8Within(Buffer.concat(chunks).subarray(0, limit), limit);
+}
+
+/**
+ * The bytes as text of at most `limit` UTF-8 bytes: a character cut at the end is dropped, not
+ * turned into a 3-byte replacement character, and so are any replacements that overflow.
+ */
+function utf8Within(bytes: Buffer, limit: number): string {
+  let text = new StringDecoder('utf8').write(bytes);
+  while (Buffer.byteLength(text, 'utf8') > limit) text = text.slice(0, -1);
+  return text;
 }
 
 function keptHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

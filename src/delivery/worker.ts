@@ -127,7 +127,10 @@ export class DeliveryWorker {
   }
 
   private sleep(): Promise<void> {
-    if (this.wakePending || !this.running) return Promise.resolve();
+    // A wake-up only matters with a free slot: with none, returning at once would spin this
+    // loop on resolved promises and starve the event loop (the slot-freeing I/O included).
+    const canClaim = this.inflight.size < this.options.concurrency;
+    if (!this.running || (this.wakePending && canClaim)) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, this.options.pollIntervalMs);
       function done(): void {

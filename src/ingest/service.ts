@@ -18,7 +18,25 @@ export const MAX_BATCH = 1_000;
 /** Events of one stream being committed at once before the stream is paused (backpressure). */
 const STREAM_WINDOW = 64;
 
-export function ingestService(deps: HandlerDeps, ingestor: Ingestor): EventIngestServer {
+/**
+ * The StreamEvents calls open in this process. The identity core keeps one open for good, so on
+ * shutdown each is ended (OK) once the events it sent are committed and acknowledged; the core
+ * reconnects, to another replica.
+ */
+export class OpenStreams {
+  private readonly closers = new Set<() => void>();
+
+  add(close: () => void): () => void {
+    this.closers.add(close);
+    return () => void this.closers.delete(close);
+  }
+
+  closeAll(): void {
+    for (const close of this.closers) close();
+  }
+}
+
+export function ingestService(deps: HandlerDeps, ingestor: Ingestor, streams: OpenStreams): EventIngestServer {
   const roles = ['ingest'] as const;
   return {
     publishEvent: unary(deps, 'PublishEvent', roles, async (req: PublishEventRequest) => {
@@ -34,7 +52,7 @@ export function ingestService(deps: HandlerDeps, ingestor: Ingestor): EventInges
       const outcomes = await ingestor.publish(req.events, (i) => `events[${i}]`);
       return { results: outcomes.map((o, i) => toResult(o, req.events[i]?.id)) };
     }),
-    streamEvents: bidi(deps, 'StreamEvents', roles, (call) => streamEvents(call, ingestor)),
+    streamEvents: bidi(deps, 'StreamEvents', roles, (call) => streamEvents(call, ingestor, streams)),
   };
 }
 
@@ -46,24 +64,34 @@ export function ingestService(deps: HandlerDeps, ingestor: Ingestor): EventInges
 function streamEvents(
   call: ServerDuplexStream<StreamEventsRequest, StreamEventsResponse>,
   ingestor: Ingestor,
+  streams: OpenStreams,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
+  let forget = (): void => undefined;
+  const done = new Promise<void>((resolve, reject) => {
     let chain = Promise.resolve();
     let waiting = 0;
+    let closing = false;
+    forget = streams.add(() => {
+      closing = true;
+      call.pause();
+      chain.then(resolve, reject);
+    });
     call.on('data', (req: StreamEventsRequest) => {
+      if (closing) return; // not acknowledged, so the core sends it again elsewhere
       waiting += 1;
       if (waiting >= STREAM_WINDOW) call.pause();
       chain = chain.then(async () => {
         const [outcome] = await ingestor.publish([req.event], () => 'event');
         call.write({ result: toResult(outcome!, req.event?.id) });
         waiting -= 1;
-        if (waiting < STREAM_WINDOW) call.resume();
+        if (waiting < STREAM_WINDOW && !closing) call.resume();
       });
       chain.catch(reject);
     });
     call.on('end', () => chain.then(resolve, reject));
     call.on('error', reject);
   });
+  return done.finally(forget);
 }
 
 /** A refused event's result carries the id it was sent with (empty when it had none). */

@@ -20,6 +20,7 @@ export class Redelivery {
     private readonly webhooks: WebhookManager,
     private readonly history: DeliveryHistory,
     private readonly onDeliveriesDue: () => void,
+    private readonly maxEventBytes: number,
   ) {}
 
   /** Makes the delivery due now. A delivery already waiting is just moved up. */
@@ -62,6 +63,10 @@ export class Redelivery {
     const now = Date.now();
     const event = { tenantId, id: newEventId(), type: 'webhook.test', organizationId: null, occurredAt: now };
     const payload = renderPayload(event, data ?? TEST_EVENT_DATA);
+    const size = Buffer.byteLength(payload, 'utf8');
+    if (size > this.maxEventBytes) {
+      throw new InputError('data', `the test event is ${size} bytes, over the limit of ${this.maxEventBytes}`);
+    }
     const delivery = deliveryRow({ ...event, payload }, webhookId, now);
     await this.db.transaction(async (trx) => {
       await trx('events').insert(eventRow({ ...event, payload }, 1, now));

@@ -94,12 +94,18 @@ export class WebhookStore {
     options: { now: number; discardPaused: boolean },
   ): Promise<boolean> {
     return this.db.transaction(async (trx) => {
-      const updated = await trx('webhooks')
+      const before = (await trx('webhooks').select('enabled').where({ tenant_id: tenantId, id }).forUpdate().first()) as
+        | { enabled: number | boolean }
+        | undefined;
+      if (!before) return false;
+      await trx('webhooks')
         .where({ tenant_id: tenantId, id })
         .update({ ...toColumns(changes), updated_at: options.now });
-      if (updated === 0) return false;
-      if (changes.enabled === false) await pauseDeliveries(trx, tenantId, id, options.now);
-      if (changes.enabled === true) {
+      // Only a change of state pauses or resumes: an admin tool that always sends enabled=true
+      // must not reset the failure streak of a dead endpoint on every save.
+      const wasEnabled = Boolean(before.enabled);
+      if (changes.enabled === false && wasEnabled) await pauseDeliveries(trx, tenantId, id, options.now);
+      if (changes.enabled === true && !wasEnabled) {
         const resumed = await resumeDeliveries(trx, tenantId, id, options.discardPaused, options.now);
         if (options.discardPaused) await countStatusChange(trx, tenantId, id, { failed: resumed });
         await resetStreak(trx, tenantId, id);

@@ -32,9 +32,14 @@ export async function recordAttempt(
   now: number,
 ): Promise<Recorded> {
   return db.transaction(async (trx) => {
-    await insertAttempt(trx, claimed, result);
     const kept = await updateDelivery(trx, claimed, result, outcome, now);
-    if (!kept) return { kept };
+    if (!kept) {
+      // A lost lease keeps the history of what this worker did; a delivery deleted with its
+      // webhook meanwhile gets no orphan attempt.
+      if (await trx('deliveries').where('id', claimed.id).first('id')) await insertAttempt(trx, claimed, result);
+      return { kept };
+    }
+    await insertAttempt(trx, claimed, result);
     const success = outcome.status === 'succeeded';
     const finished = outcome.status === 'pending' ? null : outcome.status;
     await countAttempt(trx, claimed.tenantId, claimed.webhookId, { success, finished, at: now });
