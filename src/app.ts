@@ -7,9 +7,12 @@ import { connect, type Db } from './db/connect';
 import { migrateLatest } from './db/migrate';
 import { HttpSender } from './delivery/http-sender';
 import { DeliveryWorker } from './delivery/worker';
+import type { Resolver } from './delivery/guarded-lookup';
 import { Authenticator } from './grpc/auth';
+import { serverCredentials } from './grpc/credentials';
 import { startGrpcServer, stopGrpcServer, SERVICE_NAMES, type GrpcServer } from './grpc/server';
 import { EventCatalog } from './ingest/catalog/catalog';
+import { GroupCommitter } from './ingest/group-commit';
 import { Ingestor } from './ingest/ingestor';
 import { ingestService, OpenStreams } from './ingest/service';
 import { DeliveryHistory } from './management/delivery-history';
@@ -17,12 +20,16 @@ import { Redelivery } from './management/redelivery';
 import { managementService } from './management/service';
 import { WebhookStore } from './management/webhook-store';
 import { WebhookManager } from './management/webhooks';
+import { AttemptRecorder } from './outbox/recorder';
 import { RetentionTask } from './outbox/retention';
 import { SecretBox } from './security/secret-box';
+import { AppTelemetry } from './telemetry/app-telemetry';
 import { describeError } from './telemetry/describe-error';
 import { createLogger, type Logger } from './telemetry/logger';
 
 const DAY_MS = 24 * 3600 * 1000;
+/** Events per group-commit transaction at most: big enough to amortise a log flush, small enough to keep one commit short. */
+const GROUP_COMMIT_MAX_EVENTS = 1_000;
 /** History is purged hourly; each run deletes in small batches. */
 const RETENTION_INTERVAL_MS = 3600 * 1000;
 
@@ -30,23 +37,46 @@ export interface App {
   readonly port: number;
   readonly db: Db;
   readonly logger: Logger;
+  /** The bound port of /metrics, /healthz and /readyz. */
+  readonly metricsPort: number;
   stop(): Promise<void>;
 }
 
-export async function startApp(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<App> {
+/** Parts tests replace; production passes none. Not configuration: nothing an operator sets. */
+export interface AppOverrides {
+  /** How the delivery guard resolves names (tests answer with chosen addresses). */
+  readonly resolver?: Resolver;
+}
+
+export async function startApp(
+  config: Config,
+  logger: Logger = createLogger(config.logLevel),
+  overrides: AppOverrides = {},
+): Promise<App> {
+  // First, so that probes see the process alive (not ready) during a long migration.
+  const telemetry = await AppTelemetry.start({
+    metricsAddr: config.metricsAddr,
+    queueMetricsIntervalMs: config.queueMetricsIntervalMs,
+    logger,
+  });
   const db = connect(config.db, { logger });
   try {
     const applied = await migrateLatest(db);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
   } catch (err) {
-    await db.destroy();
+    await Promise.all([db.destroy(), telemetry.stop()]);
     throw err;
   }
+  telemetry.watchDatabase(db);
   const catalog = new EventCatalog();
   const secrets = new SecretBox(config.encryptionKeys);
-  const sender = new HttpSender({ requestTimeoutMs: config.requestTimeoutMs, allowedCidrs: config.allowedCidrs });
+  const sender = new HttpSender({
+    requestTimeoutMs: config.requestTimeoutMs,
+    allowedCidrs: config.allowedCidrs,
+    resolver: overrides.resolver,
+  });
   const worker = new DeliveryWorker(
-    { db, sender, secrets, logger },
+    { db, sender, secrets, logger, telemetry: telemetry.delivery, recorder: new AttemptRecorder(db, config) },
     {
       concurrency: config.deliveryConcurrency,
       maxInFlightPerWebhook: config.maxInFlightPerWebhook,
@@ -62,9 +92,10 @@ export async function startApp(config: Config, logger: Logger = createLogger(con
   const streams = new OpenStreams();
   const handlerDeps = { auth: new Authenticator(config.tokens), logger };
   const ingestor = new Ingestor({
-    db,
+    committer: new GroupCommitter(db, GROUP_COMMIT_MAX_EVENTS),
     rules: { catalog, maxEventBytes: config.maxEventBytes },
     onCommitted: wakeWorker,
+    telemetry: telemetry.ingest,
   });
   const webhooks = new WebhookManager(
     new WebhookStore(db),
@@ -80,9 +111,10 @@ export async function startApp(config: Config, logger: Logger = createLogger(con
       config.grpcAddr,
       ingestService(handlerDeps, ingestor, streams),
       managementService(handlerDeps, { db, webhooks, redelivery, history, catalog }),
+      serverCredentials(config.tls),
     );
   } catch (err) {
-    await Promise.all([sender.close(), db.destroy()]);
+    await Promise.all([sender.close(), telemetry.stop().then(() => db.destroy())]);
     throw err;
   }
   worker.start();
@@ -90,16 +122,22 @@ export async function startApp(config: Config, logger: Logger = createLogger(con
     logger.warn({ error: describeError(err) }, 'retention purge failed; it runs again later'),
   );
   retention.start();
-  logger.info({ addr: config.grpcAddr, port: grpcServer.port, db: config.db.kind }, 'webhooks sidecar started');
+  telemetry.followHealth(grpcServer.health, SERVICE_NAMES);
+  telemetry.readiness.markStarted();
+  logger.info(
+    { addr: config.grpcAddr, port: grpcServer.port, db: config.db.kind, metricsPort: telemetry.metricsPort },
+    'webhooks sidecar started',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
     port: grpcServer.port,
     db,
     logger,
+    metricsPort: telemetry.metricsPort,
     stop: () =>
       (stopping ??= (async () => {
-        for (const name of ['', ...SERVICE_NAMES]) grpcServer.health.setStatus(name, 'NOT_SERVING');
+        telemetry.readiness.markStopping(); // gRPC health NOT_SERVING, /readyz 503
         // One grace period for everything: calls drain and attempts finish side by side, and
         // the worker stops claiming at once.
         streams.closeAll();
@@ -109,6 +147,7 @@ export async function startApp(config: Config, logger: Logger = createLogger(con
           retention.stop(),
         ]);
         await sender.close();
+        await telemetry.stop();
         await db.destroy();
         logger.info('webhooks sidecar stopped');
       })()),

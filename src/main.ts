@@ -1,4 +1,6 @@
 /** `npm start`: reads the configuration once, starts the sidecar, stops it on SIGTERM/SIGINT. */
+// First of all: the tracing SDK must patch gRPC, knex and undici before they are loaded.
+import { shutdownTracing, tracingEnabled } from './telemetry/tracing';
 import { ConfigError, loadConfigFromProcess, type LoadedConfig } from './config';
 import { startApp } from './app';
 
@@ -13,15 +15,19 @@ async function main(): Promise<void> {
   }
   if (loaded.generated) printGenerated(loaded.generated);
   const app = await startApp(loaded.config);
+  if (tracingEnabled) app.logger.info('OpenTelemetry tracing on (configured by the OTEL_* variables)');
   const shutdown = (signal: string): void => {
     app.logger.info({ signal }, 'shutting down');
-    app.stop().then(
-      () => process.exit(0),
-      (err: Error) => {
-        app.logger.error({ error: err.message }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    app
+      .stop()
+      .then(() => shutdownTracing()) // exports the spans still buffered
+      .then(
+        () => process.exit(0),
+        (err: Error) => {
+          app.logger.error({ error: err.message }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));

@@ -6,6 +6,7 @@
 import { AllowedRanges } from '../security/destination';
 import { parseDbUrl, type DbTarget } from './db-url';
 import { ConfigError, EnvReader, type Env } from './env-reader';
+import { parseTls, type TlsConfig } from './tls';
 
 export { ConfigError, type Env };
 
@@ -19,6 +20,12 @@ export interface Tokens {
 export interface Config {
   readonly db: DbTarget;
   readonly grpcAddr: string;
+  /** The HTTP listener for Prometheus (/metrics) and Kubernetes probes (/healthz, /readyz). */
+  readonly metricsAddr: string;
+  /** How often the queue gauges (depth, oldest pending) are refreshed from the database. */
+  readonly queueMetricsIntervalMs: number;
+  /** TLS (mutual when a client CA is set) for the gRPC server; undefined: plaintext. */
+  readonly tls: TlsConfig | undefined;
   readonly tokens: Tokens;
   /** The first key encrypts signing secrets; every key decrypts (key rotation). */
   readonly encryptionKeys: readonly Buffer[];
@@ -80,6 +87,9 @@ export function parseConfig(
   const settings = {
     db,
     grpcAddr: read.with('WEBHOOKS_GRPC_ADDR', '0.0.0.0:50051', parseListenAddr),
+    metricsAddr: read.with('WEBHOOKS_METRICS_ADDR', '0.0.0.0:9464', parseListenAddr),
+    queueMetricsIntervalMs: read.integer('WEBHOOKS_QUEUE_METRICS_INTERVAL_MS', 15_000, 100, 3_600_000),
+    tls: parseTls(read),
     maxRetries: read.integer('WEBHOOKS_MAX_RETRIES', 3, 0, 50),
     retryBaseMs: read.integer('WEBHOOKS_RETRY_BASE_MS', 30_000, 1, 86_400_000),
     requestTimeoutMs: read.integer('WEBHOOKS_REQUEST_TIMEOUT_MS', 15_000, 100, 300_000),

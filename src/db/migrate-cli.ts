@@ -5,7 +5,9 @@ import { migrateLatest } from './migrate';
 
 async function main(): Promise<void> {
   const { config } = loadConfigFromProcess();
-  const db = connect(config.db, { poolMax: 1 });
+  // Two connections: on MySQL one holds the GET_LOCK that keeps replicas apart while the
+  // migrator works on the other (with one, the migration waits for itself forever).
+  const db = connect(config.db, { poolMax: 2 });
   try {
     const applied = await migrateLatest(db);
     process.stdout.write(

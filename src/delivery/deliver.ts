@@ -4,10 +4,13 @@
  * the caller gives the lease back.
  */
 import type { Knex } from 'knex';
-import { abandon, recordAttempt, type Outcome, type Recorded } from '../outbox/record';
+import { abandon, type Outcome, type Recorded } from '../outbox/record';
+import type { AttemptRecorder } from '../outbox/recorder';
 import type { ClaimedDelivery } from '../outbox/claim';
 import type { SecretBox } from '../security/secret-box';
+import { DeliveryTelemetry } from '../telemetry/delivery-telemetry';
 import type { Logger } from '../telemetry/logger';
+import { outgoingTraceHeaders } from '../telemetry/trace-context';
 import { failedBeforeSending, isSuccess, type AttemptResult } from './attempt';
 import type { HealthPolicy } from './endpoint-health';
 import type { HttpSender } from './http-sender';
@@ -19,7 +22,13 @@ export interface DeliverDeps {
   readonly sender: HttpSender;
   readonly secrets: SecretBox;
   readonly logger: Logger;
+  /** Writes attempts in batches. */
+  readonly recorder: AttemptRecorder;
+  /** The webhook.deliver span and the delivery metrics; parts built alone (tests) need none. */
+  readonly telemetry?: DeliveryTelemetry;
 }
+
+const UNOBSERVED = new DeliveryTelemetry();
 
 export interface RetryPolicy {
   readonly maxRetries: number;
@@ -33,16 +42,22 @@ export async function deliverOnce(
   delivery: ClaimedDelivery,
   stopping: AbortSignal,
 ): Promise<Recorded | undefined> {
+  const telemetry = deps.telemetry ?? UNOBSERVED;
   if (delivery.webhook === null) {
     await abandon(deps.db, delivery, 'the webhook was deleted', Date.now());
+    telemetry.abandoned(delivery);
     return { kept: true };
   }
-  const result = await attempt(deps, delivery, delivery.webhook.url, stopping);
-  if (stopping.aborted) return undefined;
-  const outcome = outcomeOf(delivery, result, policy);
-  const recorded = await recordAttempt(deps.db, delivery, result, outcome, policy, Date.now());
-  logAttempt(deps.logger, delivery, result, outcome, recorded);
-  return recorded;
+  const url = delivery.webhook.url;
+  return telemetry.attempt(delivery, async () => {
+    const result = await attempt(deps, delivery, url, stopping);
+    if (stopping.aborted) return undefined;
+    const outcome = outcomeOf(delivery, result, policy);
+    const recorded = await deps.recorder.record({ claimed: delivery, result, outcome, at: Date.now() });
+    telemetry.recorded(delivery, result, outcome, recorded);
+    logAttempt(deps.logger, delivery, result, outcome, recorded);
+    return recorded;
+  });
 }
 
 async function attempt(deps: DeliverDeps, delivery: ClaimedDelivery, url: string, stopping: AbortSignal): Promise<AttemptResult> {
@@ -54,7 +69,7 @@ async function attempt(deps: DeliverDeps, delivery: ClaimedDelivery, url: string
     // so the admin sees it, rather than retried silently after every lease.
     return failedBeforeSending('internal', 'the signing secret could not be decrypted with the configured keys');
   }
-  return deps.sender.send(url, headers, delivery.payload, stopping);
+  return deps.sender.send(url, { ...headers, ...outgoingTraceHeaders() }, delivery.payload, stopping);
 }
 
 export function outcomeOf(delivery: ClaimedDelivery, result: AttemptResult, policy: RetryPolicy): Outcome {

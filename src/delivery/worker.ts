@@ -25,6 +25,9 @@ export function leaseMsFor(requestTimeoutMs: number): number {
   return 2 * requestTimeoutMs + 1_000;
 }
 
+/** How long a few free slots wait for more before they are claimed for anyway. */
+const CLAIM_DELAY_MS = 10;
+
 export class DeliveryWorker {
   private readonly inflight = new Map<string, { claim: ClaimedDelivery; task: Promise<void> }>();
   private readonly perWebhook = new Map<string, number>();
@@ -33,6 +36,9 @@ export class DeliveryWorker {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private wakePending = false;
+  private lastClaimAt = 0;
+  /** The last claim filled every slot it asked for, or ingest said new work is due. */
+  private moreDue = false;
 
   constructor(
     private readonly deps: DeliverDeps,
@@ -48,6 +54,7 @@ export class DeliveryWorker {
   /** New work is committed: look now instead of at the next poll. */
   wake(): void {
     this.wakePending = true;
+    this.moreDue = true;
     this.wakeUp?.();
   }
 
@@ -73,13 +80,28 @@ export class DeliveryWorker {
     );
   }
 
+  /**
+   * Claims wait until a quarter of the slots are free, or none is busy, or a few milliseconds
+   * have passed since the last claim (slow endpoints may hold most slots for a while): claiming
+   * one row each time one attempt ends would cost a claim transaction, and its commit, per
+   * delivery.
+   */
+  private mayClaim(): boolean {
+    const free = this.options.concurrency - this.inflight.size;
+    if (free <= 0) return false;
+    const threshold = Math.max(1, Math.floor(this.options.concurrency / 4));
+    return free >= threshold || this.inflight.size === 0 || Date.now() - this.lastClaimAt >= CLAIM_DELAY_MS;
+  }
+
   private async run(): Promise<void> {
     while (this.running) {
       const free = this.options.concurrency - this.inflight.size;
       let claimed: ClaimedDelivery[] = [];
-      if (free > 0) {
+      if (this.mayClaim()) {
+        this.lastClaimAt = Date.now();
         this.wakePending = false;
         claimed = await this.claim(free);
+        this.moreDue = claimed.length === free;
         for (const delivery of claimed) this.launch(delivery);
       }
       // A full batch means more may be due: claim again at once while slots are free.
@@ -129,10 +151,13 @@ export class DeliveryWorker {
   private sleep(): Promise<void> {
     // A wake-up only matters with a free slot: with none, returning at once would spin this
     // loop on resolved promises and starve the event loop (the slot-freeing I/O included).
-    const canClaim = this.inflight.size < this.options.concurrency;
+    const canClaim = this.mayClaim();
     if (!this.running || (this.wakePending && canClaim)) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.options.pollIntervalMs);
+      // With work due and a few free slots, look again once the claim delay has passed;
+      // otherwise at the poll interval (a wake-up or a freed slot comes sooner).
+      const soon = this.moreDue && this.inflight.size < this.options.concurrency;
+      const timer = setTimeout(done, soon ? Math.min(CLAIM_DELAY_MS, this.options.pollIntervalMs) : this.options.pollIntervalMs);
       function done(): void {
         clearTimeout(timer);
         resolve();

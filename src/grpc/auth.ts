@@ -11,6 +11,13 @@ export type Role = 'ingest' | 'admin' | 'platform';
 
 const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 
+/**
+ * The tenant_id under which platform webhooks, their deliveries and their statistics are stored.
+ * A tenant id must start with a letter or digit, so no tenant (no x-tenant-id, no event) can ever
+ * name this scope, and every tenant-filtered query leaves platform rows out by construction.
+ */
+export const PLATFORM_SCOPE = '*platform';
+
 export class Authenticator {
   private readonly digests: ReadonlyArray<{ role: Role; digest: Buffer }>;
 
@@ -60,6 +67,17 @@ export function tenantOf(metadata: Metadata): string {
     throw new InputError('x-tenant-id', 'must be 1-64 characters of [A-Za-z0-9._:-]');
   }
   return value;
+}
+
+/**
+ * The scope of a platform-token call. Platform webhooks belong to no tenant, so an x-tenant-id
+ * would mean the caller expects something this token does not do: refuse it rather than ignore it.
+ */
+export function platformScopeOf(metadata: Metadata): string {
+  if (metadata.get('x-tenant-id').length > 0) {
+    throw new InputError('x-tenant-id', 'must not be set with the platform token (platform webhooks belong to no tenant)');
+  }
+  return PLATFORM_SCOPE;
 }
 
 export function isValidTenantId(value: string): boolean {

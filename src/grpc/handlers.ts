@@ -13,13 +13,16 @@ import type {
 } from '@grpc/grpc-js';
 import { describeError } from '../telemetry/describe-error';
 import type { Logger } from '../telemetry/logger';
-import { Authenticator, tenantOf, type Role } from './auth';
+import { Authenticator, platformScopeOf, tenantOf, type Role } from './auth';
 import { statusCodeOf, toServiceError } from './status';
 import { status } from '@grpc/grpc-js';
 
 export interface CallContext {
   readonly role: Role;
-  /** The tenant of an admin call (x-tenant-id); empty for ingest calls. */
+  /**
+   * The tenant of an admin call (x-tenant-id), PLATFORM_SCOPE for a platform call, empty for
+   * ingest calls.
+   */
   readonly tenantId: string;
 }
 
@@ -63,7 +66,8 @@ export function bidi<Req, Res>(
 
 function contextOf(deps: HandlerDeps, metadata: Metadata, allowed: readonly Role[]): CallContext {
   const role = deps.auth.authorize(metadata, allowed);
-  return { role, tenantId: role === 'ingest' ? '' : tenantOf(metadata) };
+  if (role === 'ingest') return { role, tenantId: '' };
+  return { role, tenantId: role === 'platform' ? platformScopeOf(metadata) : tenantOf(metadata) };
 }
 
 function reportError(logger: Logger, method: string, err: unknown): ReturnType<typeof toServiceError> {

@@ -28,6 +28,7 @@ export async function startGrpcServer(
   addr: string,
   ingest: EventIngestServer,
   management: WebhookManagementServer,
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<GrpcServer> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
   server.addService(EventIngestService, ingest);
@@ -39,7 +40,7 @@ export async function startGrpcServer(
   health.addToServer(server);
   new ReflectionService(loadProtoDefinitions()).addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+    server.bindAsync(addr, credentials, (err, bound) =>
       err ? reject(err) : resolve(bound),
     );
   });

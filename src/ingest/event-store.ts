@@ -50,7 +50,7 @@ async function writeEvents(
     const targets = (subscriptions.get(event.tenantId) ?? []).filter((s) => subscribes(s, event));
     known.set(key, targets.length); // a repeat later in the same batch is a duplicate
     eventRows.push(eventRow(event, targets.length, now));
-    for (const sub of targets) deliveryRows.push(deliveryRow(event, sub.id, now, sub.enabled));
+    for (const sub of targets) deliveryRows.push(deliveryRow(event, sub.id, now, sub.enabled, sub.tenantId));
     return { eventId: event.id, duplicate: false, deliveryCount: targets.length };
   });
   await insertChunks(trx, 'events', eventRows, EVENT_CHUNK);
@@ -82,14 +82,26 @@ export function eventRow(event: ValidEvent, deliveryCount: number, now: number):
     created_at: now,
     delivery_count: deliveryCount,
     payload: event.payload,
+    trace_context: event.traceContext ?? null,
   };
 }
 
-/** A delivery due now, or paused when its webhook is disabled. */
-export function deliveryRow(event: ValidEvent, webhookId: string, now: number, enabled = true): Record<string, unknown> {
+/**
+ * A delivery due now, or paused when its webhook is disabled. `scope` is the webhook's tenant:
+ * a platform webhook's delivery is stored under PLATFORM_SCOPE, out of every tenant's sight, and
+ * names the tenant whose event it carries in event_tenant_id (null: the same as tenant_id).
+ */
+export function deliveryRow(
+  event: ValidEvent,
+  webhookId: string,
+  now: number,
+  enabled = true,
+  scope = event.tenantId,
+): Record<string, unknown> {
   return {
     id: newDeliveryId(),
-    tenant_id: event.tenantId,
+    tenant_id: scope,
+    event_tenant_id: scope === event.tenantId ? null : event.tenantId,
     webhook_id: webhookId,
     event_id: event.id,
     event_type: event.type,

@@ -57,9 +57,10 @@ export function ingestService(deps: HandlerDeps, ingestor: Ingestor, streams: Op
 }
 
 /**
- * Acknowledges each event after its commit, in the order the events came. Commits run one after
- * another; when STREAM_WINDOW events wait, reading pauses and gRPC flow control pushes back on
- * the client.
+ * Acknowledges each event after its commit, in the order the events came. Each event goes to the
+ * group committer as soon as it is read, so up to STREAM_WINDOW events of one stream share
+ * commits; acknowledgements are written in arrival order. When STREAM_WINDOW events wait,
+ * reading pauses and gRPC flow control pushes back on the client.
  */
 function streamEvents(
   call: ServerDuplexStream<StreamEventsRequest, StreamEventsResponse>,
@@ -80,8 +81,12 @@ function streamEvents(
       if (closing) return; // not acknowledged, so the core sends it again elsewhere
       waiting += 1;
       if (waiting >= STREAM_WINDOW) call.pause();
+      const published = ingestor.publish([req.event], () => 'event');
+      // Handled where the chain awaits it; without this an early failure would count as an
+      // unhandled rejection (which ends a Node 20 process) until the chain gets there.
+      published.catch(() => undefined);
       chain = chain.then(async () => {
-        const [outcome] = await ingestor.publish([req.event], () => 'event');
+        const [outcome] = await published;
         call.write({ result: toResult(outcome!, req.event?.id) });
         waiting -= 1;
         if (waiting < STREAM_WINDOW && !closing) call.resume();

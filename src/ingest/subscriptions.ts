@@ -1,13 +1,16 @@
 /**
- * Which webhooks get an event: the tenant's webhooks whose patterns and organizations match. A
- * disabled webhook gets its deliveries too, paused: they are sent if it is enabled again.
+ * Which webhooks get an event: the tenant's webhooks whose patterns and organizations match, and
+ * the platform webhooks (PLATFORM_SCOPE) whose patterns match, whatever the tenant. A disabled
+ * webhook gets its deliveries too, paused: they are sent if it is enabled again.
  */
 import type { Knex } from 'knex';
+import { PLATFORM_SCOPE } from '../grpc/auth';
 import { matchesEventType } from './catalog/catalog';
 import type { ValidEvent } from './validate-event';
 
 export interface Subscription {
   readonly id: string;
+  /** The webhook's tenant, or PLATFORM_SCOPE; its deliveries are stored under this scope. */
   readonly tenantId: string;
   readonly eventTypes: readonly string[];
   /** Null: every organization (and events without one). */
@@ -15,7 +18,10 @@ export interface Subscription {
   readonly enabled: boolean;
 }
 
-/** The webhooks of these tenants, in one query, grouped by tenant. */
+/**
+ * The webhooks of these tenants, in one query, grouped by tenant; every tenant's list also holds
+ * the platform webhooks, so callers need not know they exist.
+ */
 export async function loadSubscriptions(
   db: Knex,
   tenantIds: readonly string[],
@@ -24,7 +30,7 @@ export async function loadSubscriptions(
   if (tenantIds.length === 0) return byTenant;
   const rows = (await db('webhooks')
     .select('id', 'tenant_id', 'event_types', 'organization_ids', 'enabled')
-    .whereIn('tenant_id', [...tenantIds])) as Array<{
+    .whereIn('tenant_id', [...tenantIds, PLATFORM_SCOPE])) as Array<{
     id: string;
     tenant_id: string;
     event_types: string;
@@ -43,11 +49,15 @@ export async function loadSubscriptions(
     list.push(sub);
     byTenant.set(sub.tenantId, list);
   }
+  const platform = byTenant.get(PLATFORM_SCOPE) ?? [];
+  byTenant.delete(PLATFORM_SCOPE);
+  if (platform.length === 0) return byTenant;
+  for (const tenantId of tenantIds) byTenant.set(tenantId, [...(byTenant.get(tenantId) ?? []), ...platform]);
   return byTenant;
 }
 
 export function subscribes(sub: Subscription, event: ValidEvent): boolean {
-  if (sub.tenantId !== event.tenantId) return false;
+  if (sub.tenantId !== event.tenantId && sub.tenantId !== PLATFORM_SCOPE) return false;
   if (!sub.eventTypes.some((pattern) => matchesEventType(pattern, event.type))) return false;
   if (sub.organizationIds === null) return true;
   return event.organizationId !== null && sub.organizationIds.includes(event.organizationId);

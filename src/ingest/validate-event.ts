@@ -17,6 +17,8 @@ export interface ValidEvent {
   readonly occurredAt: number;
   /** The exact JSON body receivers get. */
   readonly payload: string;
+  /** The W3C traceparent of the span that ingested it (null or absent: tracing was off). */
+  readonly traceContext?: string | null;
 }
 
 export interface EventRules {

@@ -8,6 +8,7 @@ import { newEventId } from '../ids';
 import { deliveryRow, eventRow } from '../ingest/event-store';
 import { renderPayload } from '../ingest/validate-event';
 import { countStatusChange } from '../outbox/stats';
+import { currentTraceparent } from '../telemetry/trace-context';
 import type { DeliveryHistory, DeliveryRecord } from './delivery-history';
 import { checkId } from './validate-webhook';
 import type { WebhookManager } from './webhooks';
@@ -68,8 +69,10 @@ export class Redelivery {
       throw new InputError('data', `the test event is ${size} bytes, over the limit of ${this.maxEventBytes}`);
     }
     const delivery = deliveryRow({ ...event, payload }, webhookId, now);
+    // Its attempt joins the SendTestEvent call's trace, as an ingested event's join its ingest.
+    const traceContext = currentTraceparent();
     await this.db.transaction(async (trx) => {
-      await trx('events').insert(eventRow({ ...event, payload }, 1, now));
+      await trx('events').insert(eventRow({ ...event, payload, traceContext }, 1, now));
       await trx('deliveries').insert(delivery);
     });
     this.onDeliveriesDue();

@@ -1,4 +1,8 @@
-/** The WebhookManagement gRPC service: the admin service's door, one tenant per call. */
+/**
+ * The WebhookManagement gRPC service: the admin service's door, one tenant per call. The platform
+ * operator's token uses the same RPCs on its own scope (PLATFORM_SCOPE): its webhooks receive the
+ * events of every tenant, and no tenant can see them.
+ */
 import type { Knex } from 'knex';
 import { InputError, NotFoundError } from '../errors';
 import type {
@@ -32,7 +36,7 @@ export interface ManagementDeps {
 }
 
 export function managementService(deps: HandlerDeps, m: ManagementDeps): WebhookManagementServer {
-  const roles = ['admin'] as const;
+  const roles = ['admin', 'platform'] as const;
   return {
     createWebhook: unary(deps, 'CreateWebhook', roles, async (req: CreateWebhookRequest, ctx) => {
       const { webhook, secret } = await m.webhooks.create(ctx.tenantId, {

@@ -1,5 +1,6 @@
 /** Field rules of CreateWebhook and UpdateWebhook; each failure is an InputError naming the field. */
 import { InputError } from '../errors';
+import { PLATFORM_SCOPE } from '../grpc/auth';
 import type { EventCatalog } from '../ingest/catalog/catalog';
 import { isValidEventTypePattern } from '../ingest/catalog/catalog';
 import { checkWebhookUrl, type AllowedRanges } from '../security/destination';
@@ -48,8 +49,14 @@ export function checkDescription(description: string): string {
   return description;
 }
 
-/** Null when empty: the webhook then receives events of every organization. */
-export function checkOrganizationIds(ids: readonly string[]): string[] | null {
+/**
+ * Null when empty: the webhook then receives events of every organization. Organization ids are
+ * a tenant's own, so a platform webhook (every tenant's events) cannot be narrowed by them.
+ */
+export function checkOrganizationIds(ids: readonly string[], tenantId = ''): string[] | null {
+  if (tenantId === PLATFORM_SCOPE && ids.length > 0) {
+    throw new InputError('organization_ids', 'must be empty for a platform webhook, which receives every tenant\'s events');
+  }
   if (ids.length > MAX_ORGANIZATION_IDS) {
     throw new InputError('organization_ids', `must hold at most ${MAX_ORGANIZATION_IDS} entries`);
   }

@@ -59,7 +59,7 @@ export class WebhookManager {
       url: checkUrl(input.url, this.rules),
       eventTypes: checkEventTypes(input.eventTypes, this.rules),
       description: checkDescription(input.description),
-      organizationIds: checkOrganizationIds(input.organizationIds),
+      organizationIds: checkOrganizationIds(input.organizationIds, tenantId),
       enabled: true,
       disabledReason: null,
       createdAt: now,
@@ -104,7 +104,7 @@ export class WebhookManager {
       changes.description = prefixed('webhook.', () => checkDescription(patch.description!));
     }
     if (patch.organizationIds !== undefined) {
-      changes.organizationIds = prefixed('webhook.', () => checkOrganizationIds(patch.organizationIds!));
+      changes.organizationIds = prefixed('webhook.', () => checkOrganizationIds(patch.organizationIds!, tenantId));
     }
     if (patch.enabled !== undefined) {
       changes.enabled = patch.enabled;

@@ -18,6 +18,10 @@ export interface ClaimedDelivery {
   /** Attempts made before this one. */
   readonly attemptCount: number;
   readonly payload: string;
+  /** The event's stored W3C traceparent: the attempt's span joins that trace. */
+  readonly traceContext: string | null;
+  /** True when an earlier claim's lease ran out on this delivery (its worker died or hung). */
+  readonly leaseExpired: boolean;
   /** Null when the webhook was deleted after the delivery was created. */
   readonly webhook: {
     readonly url: string;
@@ -44,16 +48,21 @@ export async function claimDue(db: Knex, options: ClaimOptions): Promise<Claimed
   // READ COMMITTED on MySQL: REPEATABLE READ's locking read would also take gap locks on the
   // due-time index and block ingest's inserts of new deliveries for the claim's duration.
   const isolation = isMysql(db) ? { isolationLevel: 'read committed' as const } : undefined;
+  let expired = new Set<string>();
   const ids = await db.transaction(async (trx) => {
     const query = trx('deliveries')
-      .select('id', 'webhook_id')
+      .select('id', 'webhook_id', 'claim_id')
       .where('status', 'pending')
       .andWhere('next_attempt_at', '<=', options.now)
       .orderBy('next_attempt_at')
       .limit(options.limit);
     if (options.saturated && options.saturated.length > 0) void query.whereNotIn('webhook_id', [...options.saturated]);
     if (isMysql(db)) void query.forUpdate().skipLocked();
-    const due = withinCapacity((await query) as Array<{ id: string; webhook_id: string }>, options.capacityOf);
+    const rows = (await query) as Array<{ id: string; webhook_id: string; claim_id: string | null }>;
+    const due = withinCapacity(rows, options.capacityOf);
+    // A due row still stamped with a claim id: that claim's lease ran out before its write.
+    // (Rows left out by withinCapacity are not loaded below, so they need no filtering here.)
+    expired = new Set(rows.filter((r) => r.claim_id !== null).map((r) => r.id));
     if (due.length > 0) {
       await trx('deliveries')
         .whereIn('id', due)
@@ -62,7 +71,7 @@ export async function claimDue(db: Knex, options: ClaimOptions): Promise<Claimed
     return due;
   }, isolation);
   if (ids.length === 0) return [];
-  return loadClaimed(db, claimId);
+  return loadClaimed(db, claimId, expired);
 }
 
 /** Rows left out stay unclaimed (their lock ends with the transaction) for the next round. */
@@ -82,10 +91,11 @@ function withinCapacity(
   return ids;
 }
 
-async function loadClaimed(db: Knex, claimId: string): Promise<ClaimedDelivery[]> {
+async function loadClaimed(db: Knex, claimId: string, expired: ReadonlySet<string>): Promise<ClaimedDelivery[]> {
   const rows = (await db('deliveries as d')
     .join('events as e', function joinEvent() {
-      this.on('e.tenant_id', '=', 'd.tenant_id').andOn('e.id', '=', 'd.event_id');
+      // A platform webhook's delivery names its event's tenant in event_tenant_id.
+      this.on('e.tenant_id', '=', db.raw('COALESCE(d.event_tenant_id, d.tenant_id)')).andOn('e.id', '=', 'd.event_id');
     })
     .leftJoin('webhooks as w', function joinWebhook() {
       this.on('w.id', '=', 'd.webhook_id').andOn('w.tenant_id', '=', 'd.tenant_id');
@@ -99,6 +109,7 @@ async function loadClaimed(db: Knex, claimId: string): Promise<ClaimedDelivery[]
       'd.event_type',
       'd.attempt_count',
       'e.payload',
+      'e.trace_context',
       'w.url',
       'w.secret_sealed',
       'w.previous_secret_sealed',
@@ -113,6 +124,8 @@ async function loadClaimed(db: Knex, claimId: string): Promise<ClaimedDelivery[]
     eventType: row.event_type as string,
     attemptCount: Number(row.attempt_count),
     payload: row.payload as string,
+    traceContext: (row.trace_context as string | null | undefined) ?? null,
+    leaseExpired: expired.has(row.id as string),
     webhook:
       row.url === null || row.url === undefined
         ? null

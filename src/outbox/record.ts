@@ -1,7 +1,7 @@
 /**
- * Writes what an attempt did, in one transaction: the attempt row, the delivery's new state, the
- * webhook's counters, and (when its endpoint is judged dead) the webhook's disabling. The
- * delivery update is fenced by the claim id, so a worker whose lease ran out (and whose row
+ * Writes what a batch of attempts did, in one transaction: the attempt rows, each delivery's new
+ * state, each webhook's counters, and (when an endpoint is judged dead) its disabling. Each
+ * delivery update is fenced by its claim id, so a worker whose lease ran out (and whose row
  * another worker has claimed since) changes nothing but the history of what it did.
  */
 import type { Knex } from 'knex';
@@ -9,7 +9,7 @@ import type { AttemptResult } from '../delivery/attempt';
 import { disableReason, type HealthPolicy } from '../delivery/endpoint-health';
 import type { ClaimedDelivery } from './claim';
 import { disableWebhook } from './pause';
-import { countAttempt, streakOf } from './stats';
+import { countAttempts, streakOf } from './stats';
 
 export type Outcome =
   | { status: 'succeeded' }
@@ -19,39 +19,83 @@ export type Outcome =
 export interface Recorded {
   /** False when the lease had been lost: the delivery row was left alone. */
   readonly kept: boolean;
-  /** Set when this attempt got the webhook disabled. */
+  /** Set when this batch got the attempt's webhook disabled. */
   readonly disabledReason?: string;
 }
 
-export async function recordAttempt(
+export interface AttemptRecord {
+  readonly claimed: ClaimedDelivery;
+  readonly result: AttemptResult;
+  readonly outcome: Outcome;
+  /** When the attempt ended. */
+  readonly at: number;
+}
+
+/** One Recorded per attempt, in order. */
+export async function recordAttempts(
   db: Knex,
-  claimed: ClaimedDelivery,
-  result: AttemptResult,
-  outcome: Outcome,
+  attempts: readonly AttemptRecord[],
   health: HealthPolicy,
-  now: number,
-): Promise<Recorded> {
+): Promise<Recorded[]> {
+  // Replicas' batches can still meet in a deadlock (InnoDB picks a victim); the victim's work
+  // was rolled back whole, so writing it again is safe.
+  return retryOnDeadlock(() => writeAttempts(db, attempts, health));
+}
+
+async function writeAttempts(
+  db: Knex,
+  attempts: readonly AttemptRecord[],
+  health: HealthPolicy,
+): Promise<Recorded[]> {
   return db.transaction(async (trx) => {
-    const kept = await updateDelivery(trx, claimed, result, outcome, now);
-    if (!kept) {
-      // A lost lease keeps the history of what this worker did; a delivery deleted with its
-      // webhook meanwhile gets no orphan attempt.
-      if (await trx('deliveries').where('id', claimed.id).first('id')) await insertAttempt(trx, claimed, result);
-      return { kept };
-    }
-    await insertAttempt(trx, claimed, result);
-    const success = outcome.status === 'succeeded';
-    const finished = outcome.status === 'pending' ? null : outcome.status;
-    await countAttempt(trx, claimed.tenantId, claimed.webhookId, { success, finished, at: now });
-    if (success) return { kept };
-    const reason = disableReason(result, await streakOf(trx, claimed.tenantId, claimed.webhookId), health, now);
-    if (reason !== undefined) await disableWebhook(trx, claimed.tenantId, claimed.webhookId, reason, now);
-    return { kept, disabledReason: reason };
+    const kept: boolean[] = [];
+    for (const a of attempts) kept.push(await updateDelivery(trx, a));
+    // A lost lease keeps the history of what its worker did; a delivery deleted with its
+    // webhook meanwhile gets no orphan attempt.
+    const lost = attempts.filter((_, i) => !kept[i]).map((a) => a.claimed.id);
+    const stillThere = new Set(
+      lost.length === 0 ? [] : ((await trx('deliveries').whereIn('id', lost).pluck('id')) as string[]),
+    );
+    const rows = attempts.filter((a, i) => kept[i] || stillThere.has(a.claimed.id)).map(attemptRow);
+    for (let i = 0; i < rows.length; i += 500) await trx('delivery_attempts').insert(rows.slice(i, i + 500));
+    const disabled = await countAndJudge(trx, attempts.filter((_, i) => kept[i]), health);
+    return attempts.map((a, i) => ({ kept: kept[i]!, disabledReason: kept[i] ? disabled.get(a.claimed.webhookId) : undefined }));
   });
 }
 
-async function insertAttempt(trx: Knex, claimed: ClaimedDelivery, result: AttemptResult): Promise<void> {
-  await trx('delivery_attempts').insert({
+/** Counters per webhook, then endpoint health for webhooks whose batch ended failing. */
+async function countAndJudge(trx: Knex, attempts: readonly AttemptRecord[], health: HealthPolicy): Promise<Map<string, string>> {
+  const byWebhook = new Map<string, AttemptRecord[]>();
+  for (const a of attempts) byWebhook.set(a.claimed.webhookId, [...(byWebhook.get(a.claimed.webhookId) ?? []), a]);
+  const disabled = new Map<string, string>();
+  // Counter rows are locked in webhook id order in every batch of every replica, so two batches
+  // never wait on each other's rows in a cycle.
+  for (const [webhookId, list] of [...byWebhook].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const tenantId = list[0]!.claimed.tenantId;
+    await countAttempts(
+      trx,
+      tenantId,
+      webhookId,
+      list.map((a) => ({ success: a.outcome.status === 'succeeded', finished: finishedAs(a.outcome), at: a.at })),
+    );
+    const last = list[list.length - 1]!;
+    const gone = list.find((a) => a.result.statusCode === 410);
+    if (!gone && last.outcome.status === 'succeeded') continue;
+    const streak = await streakOf(trx, tenantId, webhookId);
+    const reason = disableReason((gone ?? last).result, streak, health, last.at);
+    if (reason === undefined) continue;
+    await disableWebhook(trx, tenantId, webhookId, reason, last.at);
+    disabled.set(webhookId, reason);
+  }
+  return disabled;
+}
+
+function finishedAs(outcome: Outcome): 'succeeded' | 'failed' | null {
+  return outcome.status === 'pending' ? null : outcome.status;
+}
+
+function attemptRow({ claimed, result }: AttemptRecord): Record<string, unknown> {
+  return {
     delivery_id: claimed.id,
     tenant_id: claimed.tenantId,
     webhook_id: claimed.webhookId,
@@ -63,16 +107,10 @@ async function insertAttempt(trx: Knex, claimed: ClaimedDelivery, result: Attemp
     response_headers: JSON.stringify(result.responseHeaders),
     error_class: result.errorClass,
     error_message: result.errorMessage,
-  });
+  };
 }
 
-async function updateDelivery(
-  trx: Knex,
-  claimed: ClaimedDelivery,
-  result: AttemptResult,
-  outcome: Outcome,
-  now: number,
-): Promise<boolean> {
+async function updateDelivery(trx: Knex, { claimed, result, outcome, at }: AttemptRecord): Promise<boolean> {
   const retrying = outcome.status === 'pending';
   const updated = await trx('deliveries')
     .where({ id: claimed.id, claim_id: claimed.claimId })
@@ -85,8 +123,8 @@ async function updateDelivery(
       claim_id: null,
       last_status_code: result.statusCode,
       last_error: result.errorMessage === null ? null : describe(result).slice(0, 1024),
-      completed_at: retrying ? null : now,
-      updated_at: now,
+      completed_at: retrying ? null : at,
+      updated_at: at,
     });
   return updated > 0;
 }
@@ -104,6 +142,20 @@ export async function releaseClaims(db: Knex, claims: ReadonlyArray<{ id: string
     await db('deliveries')
       .where({ id, claim_id: claimId, status: 'pending' })
       .update({ claim_id: null, next_attempt_at: now, updated_at: now });
+  }
+}
+
+const DEADLOCK_RETRIES = 3;
+
+async function retryOnDeadlock<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const retriable = code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
+      if (!retriable || attempt >= DEADLOCK_RETRIES) throw err;
+    }
   }
 }
 

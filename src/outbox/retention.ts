@@ -32,6 +32,8 @@ export async function purgeOnce(db: Knex, cutoff: number, batch = PURGE_BATCH): 
     .select('e.tenant_id', 'e.id')
     .where('e.created_at', '<', cutoff)
     .whereNotExists(db('deliveries as d').select(db.raw('1')).whereRaw('d.tenant_id = e.tenant_id AND d.event_id = e.id'))
+    // Platform webhooks' deliveries name the event's tenant in event_tenant_id (its own index).
+    .whereNotExists(db('deliveries as p').select(db.raw('1')).whereRaw('p.event_tenant_id = e.tenant_id AND p.event_id = e.id'))
     .limit(batch)) as Array<{ tenant_id: string; id: string }>;
   if (events.length > 0) {
     removed += await db('events')

@@ -18,27 +18,59 @@ export interface Streak {
   readonly failingSince: number | null;
 }
 
-export async function countAttempt(db: Knex, tenantId: string, webhookId: string, tally: AttemptTally): Promise<void> {
-  const { success, finished, at } = tally;
+/**
+ * Counts a webhook's attempts of one batch, in the order they happened, with one UPDATE and one
+ * upsert per hour: a batch of 200 attempts to one endpoint takes that row's lock once, not 200
+ * times (the lock every replica's attempts to that webhook queue on).
+ */
+export async function countAttempts(
+  db: Knex,
+  tenantId: string,
+  webhookId: string,
+  tallies: readonly AttemptTally[],
+): Promise<void> {
+  if (tallies.length === 0) return;
+  const lastSuccess = tallies.map((t) => t.success).lastIndexOf(true);
+  const trailing = tallies.slice(lastSuccess + 1); // failures after the last success
+  const successes = tallies.filter((t) => t.success);
+  const failures = tallies.filter((t) => !t.success);
+  const streak =
+    lastSuccess === -1
+      ? {
+          consecutive_failures: db.raw('consecutive_failures + ?', [trailing.length]),
+          failing_since: db.raw('COALESCE(failing_since, ?)', [trailing[0]!.at]),
+        }
+      : { consecutive_failures: trailing.length, failing_since: trailing[0]?.at ?? null };
   await db('webhook_stats')
     .where({ webhook_id: webhookId, tenant_id: tenantId })
     .update({
-      attempts: db.raw('attempts + 1'),
-      attempts_succeeded: db.raw('attempts_succeeded + ?', [success ? 1 : 0]),
-      deliveries_succeeded: db.raw('deliveries_succeeded + ?', [finished === 'succeeded' ? 1 : 0]),
-      deliveries_failed: db.raw('deliveries_failed + ?', [finished === 'failed' ? 1 : 0]),
-      consecutive_failures: success ? 0 : db.raw('consecutive_failures + 1'),
-      failing_since: success ? null : db.raw('COALESCE(failing_since, ?)', [at]),
-      ...(success ? { last_success_at: at } : { last_failure_at: at }),
+      attempts: db.raw('attempts + ?', [tallies.length]),
+      attempts_succeeded: db.raw('attempts_succeeded + ?', [successes.length]),
+      deliveries_succeeded: db.raw('deliveries_succeeded + ?', [tallies.filter((t) => t.finished === 'succeeded').length]),
+      deliveries_failed: db.raw('deliveries_failed + ?', [tallies.filter((t) => t.finished === 'failed').length]),
+      ...streak,
+      ...(successes.length > 0 ? { last_success_at: Math.max(...successes.map((t) => t.at)) } : {}),
+      ...(failures.length > 0 ? { last_failure_at: Math.max(...failures.map((t) => t.at)) } : {}),
     });
-  const hourStart = Math.floor(at / HOUR_MS) * HOUR_MS;
-  await db('webhook_stats_hourly')
-    .insert({ webhook_id: webhookId, tenant_id: tenantId, hour_start: hourStart, attempts: 1, successes: success ? 1 : 0 })
-    .onConflict(['webhook_id', 'hour_start'])
-    .merge({
-      attempts: db.raw('?? + 1', ['webhook_stats_hourly.attempts']),
-      successes: db.raw('?? + ?', ['webhook_stats_hourly.successes', success ? 1 : 0]),
-    });
+  for (const [hourStart, inHour] of byHour(tallies)) {
+    const ok = inHour.filter((t) => t.success).length;
+    await db('webhook_stats_hourly')
+      .insert({ webhook_id: webhookId, tenant_id: tenantId, hour_start: hourStart, attempts: inHour.length, successes: ok })
+      .onConflict(['webhook_id', 'hour_start'])
+      .merge({
+        attempts: db.raw('?? + ?', ['webhook_stats_hourly.attempts', inHour.length]),
+        successes: db.raw('?? + ?', ['webhook_stats_hourly.successes', ok]),
+      });
+  }
+}
+
+function byHour(tallies: readonly AttemptTally[]): Map<number, AttemptTally[]> {
+  const hours = new Map<number, AttemptTally[]>();
+  for (const tally of tallies) {
+    const hourStart = Math.floor(tally.at / HOUR_MS) * HOUR_MS;
+    hours.set(hourStart, [...(hours.get(hourStart) ?? []), tally]);
+  }
+  return hours;
 }
 
 export async function streakOf(db: Knex, tenantId: string, webhookId: string): Promise<Streak> {

@@ -100,6 +100,11 @@ export class SecretBox {
       .join('.');
   }
 
+  /** True when `sealed` is under the sealing (first) key; a key rotation re-seals the others. */
+  isCurrent(sealed: string): boolean {
+    return parseSealed(sealed).keyId === this.sealingKeyId;
+  }
+
   open(sealed: string, associatedData: string): string {
     const parts = parseSealed(sealed);
     const key = this.keysById.get(parts.keyId);

@@ -196,6 +196,7 @@ describe('e2e: npm start in an empty folder', function () {
       HOME: process.env.HOME,
       WEBHOOKS_DB_URL: `sqlite:${path.join(dir, 'data', 'webhooks.db')}`,
       WEBHOOKS_GRPC_ADDR: `127.0.0.1:${port}`,
+      WEBHOOKS_METRICS_ADDR: '127.0.0.1:0',
     };
   });
 

@@ -35,6 +35,8 @@ export class ProcessSidecar {
   stdout = '';
   stderr = '';
   port = 0;
+  /** The port of /metrics, /healthz and /readyz. */
+  metricsPort = 0;
   readonly child: ChildProcess;
   readonly exited: Promise<Exit>;
   private closed = false;
@@ -143,6 +145,7 @@ export async function startProcessSidecar(env: Env): Promise<ProcessSidecar> {
   const port = Number(sidecar.logged('webhooks sidecar started')[0]!.port);
   if (!Number.isInteger(port) || port <= 0) throw new Error(`no port in the start line:\n${sidecar.stdout}`);
   sidecar.port = port;
+  sidecar.metricsPort = Number(sidecar.logged('webhooks sidecar started')[0]!.metricsPort);
   return sidecar;
 }
 

@@ -68,6 +68,15 @@ describe('security/secret-box', () => {
     expect(rotated.seal(SECRET, ROW).split('.')[1]).to.equal(keyIdOf(newKey));
   });
 
+  it('tells a secret sealed under the sealing key from one sealed under an older key', () => {
+    const oldKey = randomBytes(32);
+    const newKey = randomBytes(32);
+    const rotated = new SecretBox([newKey, oldKey]);
+    expect(rotated.isCurrent(rotated.seal(SECRET, ROW))).to.equal(true);
+    expect(rotated.isCurrent(new SecretBox([oldKey]).seal(SECRET, ROW))).to.equal(false);
+    expect(() => rotated.isCurrent('not sealed')).to.throw(/malformed/);
+  });
+
   it('cannot open what an old key sealed once that key is dropped', () => {
     const oldKey = randomBytes(32);
     const sealedByOld = new SecretBox([oldKey]).seal(SECRET, ROW);

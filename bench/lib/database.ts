@@ -1,0 +1,52 @@
+/** A fresh MariaDB/MySQL database per scenario, dropped afterwards. */
+import { randomBytes } from 'node:crypto';
+import knex, { type Knex } from 'knex';
+
+export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
+
+export function serverKnex(url: string, database?: string): Knex {
+  const u = new URL(url);
+  return knex({
+    client: 'mysql2',
+    connection: {
+      host: u.hostname,
+      port: u.port === '' ? 3306 : Number(u.port),
+      user: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password),
+      ...(database ? { database } : {}),
+      supportBigNumbers: true,
+    },
+    pool: { min: 0, max: 8 },
+  });
+}
+
+export async function createDatabase(url: string): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  const name = `webhooks_bench_${randomBytes(5).toString('hex')}`;
+  const admin = serverKnex(url);
+  await admin.raw(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  await admin.destroy();
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    name,
+    drop: async () => {
+      const db = serverKnex(url);
+      await db.raw(`DROP DATABASE IF EXISTS \`${name}\``);
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * InnoDB's count of redo log fsyncs since the server started. MySQL and MariaDB before 10.8 call
+ * it Innodb_os_log_fsyncs; MariaDB 10.8+ dropped that and counts them in Innodb_data_fsyncs
+ * (with the data files' fsyncs, so the figure is a lower bound of events per log fsync).
+ */
+export async function logFsyncs(db: Knex): Promise<{ name: string; value: number }> {
+  const [rows] = (await db.raw(
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_os_log_fsyncs', 'Innodb_data_fsyncs')",
+  )) as [Array<{ Variable_name: string; Value: string }>];
+  const row = rows.find((r) => r.Variable_name === 'Innodb_os_log_fsyncs') ?? rows.find((r) => r.Variable_name === 'Innodb_data_fsyncs');
+  return { name: row?.Variable_name ?? 'none', value: Number(row?.Value ?? NaN) };
+}

@@ -1,0 +1,112 @@
+/**
+ * Ingest: unary PublishEvent through the whole pipeline against the gRPC ceiling (the same
+ * client against a server that answers at once), open-loop latency at fixed rates, batches and
+ * streams, the raw mysql2 insert ceiling, and events per InnoDB log fsync. 1 KB events, fan-out
+ * 3; the webhooks are disabled so their deliveries are written (paused) but not sent, which keeps
+ * delivery work out of the ingest figures.
+ */
+import type { Knex } from 'knex';
+import { clients, startNullServer, startSidecar, benchEnv, type Child } from '../lib/children';
+import { benchEvent, call, createWebhooks, TENANT } from '../lib/calls';
+import { createDatabase, logFsyncs, serverKnex } from '../lib/database';
+import { closedLoop, openLoop } from '../lib/load';
+import type { BenchOptions, Row } from '../lib/report';
+import { summarize } from '../lib/stats';
+import { rawInsertCeiling } from './raw-insert';
+
+const CONCURRENCY = 32;
+const FANOUT = 3;
+
+export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
+  const seconds = o.quick ? 1 : 10;
+  const rows: Row[] = [];
+  const nullServer = await startNullServer();
+  const ceiling = await unarySaturation(nullServer, seconds * 1000, 'ceiling');
+  await nullServer.stop();
+  o.log(`gRPC ceiling: ${ceiling.rate.toFixed(0)} calls/s`);
+
+  const db = await createDatabase(o.mysqlUrl);
+  const server = serverKnex(o.mysqlUrl);
+  try {
+    const sidecar = await startSidecar(benchEnv(db.url));
+    const c = clients(sidecar);
+    await createWebhooks(c.admin, c.adminMd(TENANT), ['http://127.0.0.1:9/unused'], FANOUT, false);
+    const fsyncsBefore = await logFsyncs(server);
+    const unary = await unarySaturation(sidecar, seconds * 1000, 'unary');
+    const fsyncsAfter = await logFsyncs(server);
+    const fsyncs = fsyncsAfter.value - fsyncsBefore.value;
+    o.log(`unary PublishEvent: ${unary.rate.toFixed(0)} events/s`);
+    rows.push(
+      { scenario: 'ingest', metric: 'PublishEvent at saturation (32 in flight)', value: unary.rate, unit: 'events/s', baseline: { name: 'gRPC ceiling', value: ceiling.rate } },
+      { scenario: 'ingest', metric: 'PublishEvent p99 at saturation', value: unary.p99, unit: 'ms', baseline: { name: 'gRPC ceiling p99', value: ceiling.p99 } },
+      { scenario: 'ingest', metric: 'events per InnoDB log fsync at saturation', value: unary.calls / Math.max(1, fsyncs), unit: 'events/fsync', note: `${fsyncs} ${fsyncsAfter.name} for ${unary.calls} events` },
+    );
+    for (const rate of o.quick ? [200] : [500, 1000, 2000]) {
+      const open = await openLoop(rate, seconds * 1000, (i) => publish(sidecar, c, `open-${rate}-${i}`));
+      const l = summarize(open.latencies);
+      o.log(`open loop ${rate}/s: p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} ms, ${open.errors} errors`);
+      rows.push({ scenario: 'ingest', metric: `PublishEvent at ${rate}/s offered: p50 / p99 / p99.9`, value: l.p99, unit: 'ms p99', note: `p50 ${l.p50.toFixed(2)}, p99.9 ${l.p999.toFixed(2)}, ${open.errors} errors` });
+    }
+    const batches = await closedLoop(4, seconds * 1000, (i) =>
+      call(c.ingest.publishEvents.bind(c.ingest), { events: Array.from({ length: 100 }, (_, j) => benchEvent(`batch-${i}-${j}`)) }, c.ingestMd),
+    );
+    rows.push({ scenario: 'ingest', metric: 'PublishEvents, batches of 100 (4 in flight)', value: (batches.calls * 100) / batches.seconds, unit: 'events/s', baseline: { name: 'gRPC ceiling (unary)', value: ceiling.rate } });
+    const stream = await streamRate(c, seconds * 1000);
+    rows.push({ scenario: 'ingest', metric: 'StreamEvents, one stream', value: stream, unit: 'events/s', baseline: { name: 'gRPC ceiling (unary)', value: ceiling.rate } });
+    c.ingest.close();
+    c.admin.close();
+    await sidecar.stop();
+    const raw = await rawInsertCeiling(o.mysqlUrl, seconds * 1000, FANOUT);
+    rows.push({ scenario: 'ingest', metric: 'database ceiling: raw mysql2 multi-row inserts (100 events + 300 deliveries a commit)', value: raw, unit: 'events/s' });
+    rows.push({ scenario: 'ingest', metric: 'PublishEvent at saturation vs the database ceiling', value: unary.rate, unit: 'events/s', baseline: { name: 'raw insert ceiling', value: raw } });
+  } finally {
+    await server.destroy();
+    await db.drop();
+  }
+  return rows;
+}
+
+interface Saturation {
+  rate: number;
+  p99: number;
+  calls: number;
+}
+
+async function unarySaturation(child: Child, durationMs: number, prefix: string): Promise<Saturation> {
+  const c = clients(child);
+  // Warm up: connections, JIT, the first commits.
+  await closedLoop(CONCURRENCY, Math.min(1000, durationMs), (i) => publish(child, c, `${prefix}-warm-${i}`));
+  const run = await closedLoop(CONCURRENCY, durationMs, (i) => publish(child, c, `${prefix}-${i}`));
+  c.ingest.close();
+  c.admin.close();
+  return { rate: run.calls / run.seconds, p99: summarize(run.latencies).p99, calls: run.calls };
+}
+
+function publish(_child: Child, c: ReturnType<typeof clients>, id: string): Promise<unknown> {
+  return call(c.ingest.publishEvent.bind(c.ingest), { event: benchEvent(id) }, c.ingestMd);
+}
+
+/** One StreamEvents call: write as fast as flow control lets us, count acknowledgements. */
+function streamRate(c: ReturnType<typeof clients>, durationMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const stream = c.ingest.streamEvents(c.ingestMd);
+    let acks = 0;
+    let sent = 0;
+    const start = Date.now();
+    stream.on('data', () => (acks += 1));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(acks / ((Date.now() - start) / 1000)));
+    const pump = (): void => {
+      while (Date.now() - start < durationMs) {
+        if (!stream.write({ event: benchEvent(`stream-${sent++}`) })) {
+          stream.once('drain', pump);
+          return;
+        }
+      }
+      stream.end();
+    };
+    pump();
+  });
+}
+
+export type { Knex };

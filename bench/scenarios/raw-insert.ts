@@ -1,0 +1,34 @@
+/**
+ * The database ceiling: the same rows the sidecar writes per event (one event, three deliveries),
+ * inserted with plain multi-row INSERTs, 100 events per transaction, by 4 connections at once —
+ * the best case for this MariaDB with full durability, no validation, no gRPC.
+ */
+import { randomBytes } from 'node:crypto';
+import { createDatabase, serverKnex } from '../lib/database';
+import { closedLoop } from '../lib/load';
+import { benchEvent } from '../lib/calls';
+
+export async function rawInsertCeiling(mysqlUrl: string, durationMs: number, fanout: number): Promise<number> {
+  const db = await createDatabase(mysqlUrl);
+  const knex = serverKnex(mysqlUrl, db.name);
+  try {
+    await knex.raw('CREATE TABLE events (tenant_id VARCHAR(64), id VARCHAR(128), type VARCHAR(64), occurred_at BIGINT, created_at BIGINT, delivery_count INT, payload MEDIUMTEXT, PRIMARY KEY (tenant_id, id))');
+    await knex.raw('CREATE TABLE deliveries (id VARCHAR(40) PRIMARY KEY, tenant_id VARCHAR(64), webhook_id VARCHAR(40), event_id VARCHAR(128), status VARCHAR(16), next_attempt_at BIGINT, created_at BIGINT, INDEX (status, next_attempt_at))');
+    const payload = JSON.stringify(benchEvent('x').data);
+    const run = await closedLoop(4, durationMs, async (i) => {
+      const now = Date.now();
+      const events = Array.from({ length: 100 }, (_, j) => ({ tenant_id: 't', id: `e-${i}-${j}`, type: 'user.login', occurred_at: now, created_at: now, delivery_count: fanout, payload }));
+      const deliveries = events.flatMap((e) =>
+        Array.from({ length: fanout }, (_, k) => ({ id: `d-${randomBytes(12).toString('hex')}`, tenant_id: 't', webhook_id: `w-${k}`, event_id: e.id, status: 'pending', next_attempt_at: now, created_at: now })),
+      );
+      await knex.transaction(async (trx) => {
+        await trx('events').insert(events);
+        await trx('deliveries').insert(deliveries);
+      });
+    });
+    return (run.calls * 100) / run.seconds;
+  } finally {
+    await knex.destroy();
+    await db.drop();
+  }
+}

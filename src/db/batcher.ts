@@ -1,0 +1,80 @@
+/**
+ * Gathers concurrent submissions into one write: group commit. The first submission after an
+ * idle moment is written on the next turn of the event loop (with whatever else arrived in that
+ * turn); submissions that arrive while a write is under way wait for it and go together in the
+ * next one, up to maxWeight. Each submission settles only after the write that holds it, so a
+ * caller that is answered knows its data is committed, and a failed write fails only its own.
+ *
+ * Under load a batch grows by itself to what one commit takes, which is the point: the database's
+ * cost per commit (a log flush, a hot row's lock) is paid once per batch instead of once per item.
+ */
+export interface BatcherOptions<In> {
+  /** Weight per write at most (a single heavier submission still goes alone). */
+  readonly maxWeight: number;
+  readonly weightOf?: (item: In) => number;
+}
+
+interface Waiting<In, Out> {
+  readonly item: In;
+  readonly resolve: (out: Out) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+export class Batcher<In, Out> {
+  private queue: Array<Waiting<In, Out>> = [];
+  private writing = false;
+  private scheduled = false;
+
+  /** `write` returns one output per input, in order. */
+  constructor(
+    private readonly write: (items: readonly In[]) => Promise<Out[]>,
+    private readonly options: BatcherOptions<In>,
+  ) {}
+
+  submit(item: In): Promise<Out> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.writing || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.writeNext();
+    });
+  }
+
+  private async writeNext(): Promise<void> {
+    if (this.writing || this.queue.length === 0) return;
+    this.writing = true;
+    const batch = this.take();
+    try {
+      const outs = await this.write(batch.map((w) => w.item));
+      batch.forEach((waiting, i) => waiting.resolve(outs[i]!));
+    } catch (err) {
+      for (const waiting of batch) waiting.reject(err);
+    } finally {
+      this.writing = false;
+      // What queued up meanwhile has waited one write already: write it at once.
+      if (this.queue.length > 0) void this.writeNext();
+    }
+  }
+
+  private take(): Array<Waiting<In, Out>> {
+    const weightOf = this.options.weightOf ?? (() => 1);
+    let weight = 0;
+    let n = 0;
+    while (n < this.queue.length) {
+      const next = weightOf(this.queue[n]!.item);
+      if (n > 0 && weight + next > this.options.maxWeight) break;
+      weight += next;
+      n += 1;
+    }
+    const batch = this.queue.slice(0, n);
+    this.queue = this.queue.slice(n);
+    return batch;
+  }
+}

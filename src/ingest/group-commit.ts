@@ -1,0 +1,29 @@
+/**
+ * Group commit of ingest: concurrent publish calls share one transaction (src/db/batcher.ts), so
+ * the log flush of a commit is paid once per batch; each call is answered after that commit.
+ */
+import type { Knex } from 'knex';
+import { Batcher } from '../db/batcher';
+import { storeEvents, type StoredEvent } from './event-store';
+import type { ValidEvent } from './validate-event';
+
+export class GroupCommitter {
+  private readonly batcher: Batcher<readonly ValidEvent[], StoredEvent[]>;
+
+  /** At most maxBatchEvents events per transaction (one larger call still goes in one). */
+  constructor(db: Knex, maxBatchEvents: number, clock: () => number = Date.now) {
+    this.batcher = new Batcher(
+      async (calls) => {
+        const stored = await storeEvents(db, calls.flat(), clock());
+        let offset = 0;
+        return calls.map((events) => stored.slice(offset, (offset += events.length)));
+      },
+      { maxWeight: maxBatchEvents, weightOf: (events) => events.length },
+    );
+  }
+
+  /** One result per event, in order, after the commit that holds them. */
+  store(events: readonly ValidEvent[]): Promise<StoredEvent[]> {
+    return this.batcher.submit(events);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The sidecar's metrics, through the OpenTelemetry metrics API, read by Prometheus from
+ * GET /metrics (src/telemetry/ops-server.ts). Each app has its own MeterProvider rather than the
+ * global one, so that several apps in one test process keep their own counts.
+ *
+ * Instrument names are the Prometheus names (the exporter adds `_total` to counters and nothing
+ * else). Labels stay bounded: event types come from the catalog, outcomes and error classes from
+ * short fixed lists; only the per-webhook counters carry tenant_id and webhook_id (at most 100
+ * webhooks per tenant, a few series each), because success rate per webhook is what an operator
+ * alerts on.
+ */
+import type http from 'node:http';
+import { createNoopMeter, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { SERVICE_NAME } from './service';
+
+
+/** Seconds; an ingest is one commit (a few ms), an attempt is bounded by the request timeout. */
+const INGEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const ATTEMPT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120];
+
+export interface Instruments {
+  /** {event_type, result: created|duplicate} */
+  readonly eventsIngested: Counter;
+  /** {reason: the error kind, e.g. input, unavailable} */
+  readonly eventsRejected: Counter;
+  /** One publish call (PublishEvent, PublishEvents, one StreamEvents event), validation to commit. */
+  readonly ingestDuration: Histogram;
+  /** {tenant_id, webhook_id, outcome: success|failure, error_class} */
+  readonly attempts: Counter;
+  /** {outcome: success|failure} */
+  readonly attemptDuration: Histogram;
+  /** Attempts made whose result could not be written (database down): sent again after the lease. */
+  readonly attemptsUnrecorded: Counter;
+  /** Deliveries that reached a final state: {tenant_id, webhook_id, outcome: succeeded|failed|abandoned} */
+  readonly deliveries: Counter;
+  readonly retriesScheduled: Counter;
+  /** {reason: gone|failing} */
+  readonly webhooksDisabled: Counter;
+  /** Claims that took a delivery whose previous lease had run out (its worker died or hung). */
+  readonly leaseExpiries: Counter;
+}
+
+export function createInstruments(meter: Meter): Instruments {
+  return {
+    eventsIngested: meter.createCounter('webhooks_events_ingested', {
+      description: 'Events accepted by ingest, by type; duplicates are repeated ids that created nothing',
+    }),
+    eventsRejected: meter.createCounter('webhooks_events_rejected', {
+      description: 'Events refused by ingest, by reason (input: invalid, unavailable: the store failed)',
+    }),
+    ingestDuration: meter.createHistogram('webhooks_ingest_duration_seconds', {
+      description: 'Time of one publish call from validation to its commit',
+      unit: 's',
+      advice: { explicitBucketBoundaries: INGEST_BUCKETS },
+    }),
+    attempts: meter.createCounter('webhooks_attempts', {
+      description: 'Delivery attempts (HTTP POSTs), by webhook and outcome',
+    }),
+    attemptDuration: meter.createHistogram('webhooks_attempt_duration_seconds', {
+      description: 'Time of one delivery attempt, connect to the end of the response body',
+      unit: 's',
+      advice: { explicitBucketBoundaries: ATTEMPT_BUCKETS },
+    }),
+    attemptsUnrecorded: meter.createCounter('webhooks_attempts_unrecorded', {
+      description: 'Attempts whose result could not be written; the delivery is sent again when its lease ends',
+    }),
+    deliveries: meter.createCounter('webhooks_deliveries', {
+      description: 'Deliveries that reached a final state, by webhook and outcome',
+    }),
+    retriesScheduled: meter.createCounter('webhooks_retries_scheduled', {
+      description: 'Failed attempts after which a retry was scheduled',
+    }),
+    webhooksDisabled: meter.createCounter('webhooks_disabled', {
+      description: 'Webhooks disabled by the sidecar (gone: 410; failing: a long failure streak)',
+    }),
+    leaseExpiries: meter.createCounter('webhooks_lease_expiries', {
+      description: 'Deliveries claimed after the lease of another claim ran out',
+    }),
+  };
+}
+
+/** Instruments that record nothing, for parts built alone (tests, benchmarks). */
+export const NO_INSTRUMENTS: Instruments = createInstruments(createNoopMeter());
+
+/** A MeterProvider whose only reader is the Prometheus exporter, served by the ops server. */
+export class MetricsRegistry {
+  readonly meter: Meter;
+  readonly instruments: Instruments;
+  private readonly exporter: PrometheusExporter;
+  private readonly provider: MeterProvider;
+
+  constructor() {
+    // The ops server serves the exporter's handler; the exporter's own server never starts.
+    this.exporter = new PrometheusExporter({ preventServerStart: true });
+    this.provider = new MeterProvider({
+      resource: resourceFromAttributes({ 'service.name': SERVICE_NAME }),
+      readers: [this.exporter],
+    });
+    this.meter = this.provider.getMeter(SERVICE_NAME);
+    this.instruments = createInstruments(this.meter);
+  }
+
+  /** Answers a scrape in the Prometheus text format. */
+  serve(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.exporter.getMetricsRequestHandler(req, res);
+  }
+
+  async shutdown(): Promise<void> {
+    await this.provider.shutdown();
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Encryption-key rotation, on each database: with `WEBHOOKS_ENCRYPTION_KEY=new,old`,
+ * reencryptSecrets re-seals every secret (and previous secret) under the new key in small
+ * batches; once it has run, the old key can go and every webhook still delivers, signed with the
+ * secrets the tenants hold. Before it has run, dropping the old key breaks the webhooks (the
+ * control that shows the old key was needed). And MySQL mode refuses to start without a key.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
+import type { Env } from '../../src/config/config';
+import { reencryptSecrets } from '../../src/security/reencrypt';
+import { keyIdOf, SecretBox } from '../../src/security/secret-box';
+import { forEachDatabase, MYSQL_URL } from '../support/databases';
+import { MAIN } from '../support/process-sidecar';
+import { TestReceiver, type ReceivedRequest } from '../support/receiver';
+import { startSidecar, type TestSidecar } from '../support/sidecar';
+import { waitUntil } from '../support/wait';
+
+const TENANT = 'tenant-keys';
+const hook = (url: string) => ({ url, eventTypes: ['user.login'], description: '', organizationIds: [] });
+
+function verifies(secret: string, request: ReceivedRequest): boolean {
+  try {
+    new StandardWebhook(secret).verify(request.body, {
+      'webhook-id': request.headers['webhook-id'] as string,
+      'webhook-timestamp': request.headers['webhook-timestamp'] as string,
+      'webhook-signature': request.headers['webhook-signature'] as string,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+forEachDatabase('encryption key rotation', (database) => {
+  const oldKey = randomBytes(32);
+  const newKey = randomBytes(32);
+  const shared: Env = {
+    WEBHOOKS_INGEST_TOKEN: `ingest-${randomBytes(12).toString('hex')}`,
+    WEBHOOKS_ADMIN_TOKEN: `admin-${randomBytes(12).toString('hex')}`,
+    WEBHOOKS_MAX_RETRIES: '0',
+  };
+  const withKeys = (...keys: Buffer[]): Env => ({ ...shared, WEBHOOKS_ENCRYPTION_KEY: keys.map((k) => k.toString('base64')).join(',') });
+  let sidecar: TestSidecar | undefined;
+  let receiver: TestReceiver;
+  let seq = 0;
+
+  beforeEach(async () => (receiver = await TestReceiver.start()));
+  afterEach(async () => {
+    await sidecar?.stop();
+    sidecar = undefined;
+    await receiver.close();
+  });
+
+  async function restart(dbUrl: string, env: Env): Promise<TestSidecar> {
+    await sidecar?.stop();
+    return (sidecar = await startSidecar(dbUrl, env));
+  }
+
+  /** One event to every webhook; resolves with the error class of each attempt it made. */
+  async function publishAndWait(webhooks: number): Promise<Array<string | null>> {
+    const db = sidecar!.app.db;
+    const before = Number(((await db('delivery_attempts').count({ n: '*' }).first()) as { n: number | string }).n);
+    await sidecar!.ingest.publishEvent({ event: { id: `evt-${++seq}`, tenantId: TENANT, type: 'user.login', occurredAt: undefined, organizationId: '', data: { user_id: 'u-1' } } });
+    let rows: Array<{ error_class: string | null }> = [];
+    await waitUntil(async () => {
+      rows = (await db('delivery_attempts').select('error_class').orderBy('id').offset(before).limit(1000)) as typeof rows;
+      return rows.length === webhooks;
+    }, `${webhooks} attempts`);
+    return rows.map((r) => r.error_class);
+  }
+
+  async function sealedKeyIds(): Promise<string[]> {
+    const rows = (await sidecar!.app.db('webhooks').select('secret_sealed', 'previous_secret_sealed')) as Array<Record<string, string | null>>;
+    return rows.flatMap((r) => [r.secret_sealed, r.previous_secret_sealed]).filter((s): s is string => s !== null).map((s) => s.split('.')[1]!);
+  }
+
+  it('re-seals every secret under the newest key; then the old key can go and every webhook still delivers', async () => {
+    const dbUrl = await database.create();
+    await restart(dbUrl, withKeys(oldKey));
+    const admin = () => sidecar!.admin(TENANT);
+    const secrets: string[][] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const { webhook, secret } = await admin().createWebhook(hook(receiver.url));
+      // The last one is mid-rotation: its previous secret still signs and must be re-sealed too.
+      secrets.push(i === 2 ? [(await admin().rotateWebhookSecret({ id: webhook!.id })).secret, secret] : [secret]);
+    }
+    expect(await sealedKeyIds()).to.deep.equal(Array<string>(4).fill(keyIdOf(oldKey)));
+
+    // The control: without the old key nothing opens, so the old key is needed until re-sealing.
+    await restart(dbUrl, withKeys(newKey));
+    expect(await publishAndWait(3)).to.deep.equal(['internal', 'internal', 'internal']);
+
+    await restart(dbUrl, withKeys(newKey, oldKey));
+    const box = new SecretBox([newKey, oldKey]);
+    // A batch of 2 makes three webhooks take two batches.
+    expect(await reencryptSecrets(sidecar!.app.db, box, 2)).to.equal(3);
+    expect(await sealedKeyIds()).to.deep.equal(Array<string>(4).fill(keyIdOf(newKey)));
+    expect(await reencryptSecrets(sidecar!.app.db, box), 'a second run has nothing to do').to.equal(0);
+
+    await restart(dbUrl, withKeys(newKey));
+    receiver.requests.length = 0;
+    expect(await publishAndWait(3)).to.deep.equal([null, null, null]);
+    expect(receiver.requests).to.have.length(3);
+    // Each request verifies with its own webhook's secrets, the previous one included.
+    for (const held of secrets) {
+      const matching = receiver.requests.filter((r) => verifies(held[0]!, r));
+      expect(matching, 'requests signed with this secret').to.have.length(1);
+      for (const other of held.slice(1)) expect(verifies(other, matching[0]!), 'the previous secret').to.equal(true);
+    }
+  });
+
+  it('refuses to re-seal, and changes nothing, when a secret does not open with the given keys', async () => {
+    const dbUrl = await database.create();
+    await restart(dbUrl, withKeys(oldKey));
+    await sidecar!.admin(TENANT).createWebhook(hook(receiver.url));
+    const before = await sealedKeyIds();
+    let failure: Error | undefined;
+    await reencryptSecrets(sidecar!.app.db, new SecretBox([newKey])).catch((err: Error) => (failure = err));
+    expect(failure?.message).to.match(/unknown encryption key id/);
+    expect(await sealedKeyIds()).to.deep.equal(before);
+  });
+});
+
+describe('MySQL mode without an encryption key', () => {
+  it('exits with status 2 before connecting, naming WEBHOOKS_ENCRYPTION_KEY', function () {
+    // An address where nothing listens: a process that tried to connect would fail differently.
+    const env = {
+      PATH: process.env.PATH,
+      WEBHOOKS_DB_URL: MYSQL_URL ?? 'mysql://root@127.0.0.1:9/webhooks',
+      WEBHOOKS_INGEST_TOKEN: `ingest-${randomBytes(12).toString('hex')}`,
+      WEBHOOKS_ADMIN_TOKEN: `admin-${randomBytes(12).toString('hex')}`,
+      WEBHOOKS_GRPC_ADDR: '127.0.0.1:0',
+      WEBHOOKS_METRICS_ADDR: '127.0.0.1:0',
+    };
+    const run = spawnSync(process.execPath, [MAIN], { env, encoding: 'utf8', timeout: 20_000 });
+    expect(run.status, run.stderr).to.equal(2);
+    expect(run.stderr).to.include('WEBHOOKS_ENCRYPTION_KEY: is required');
+    expect(run.stdout).to.not.include('webhooks sidecar started');
+  });
+});

@@ -1,0 +1,76 @@
+/**
+ * Limits without a test elsewhere, on each database: the 101st webhook of a tenant (or of the
+ * platform) is RESOURCE_EXHAUSTED, and so is a gRPC message over 8 MiB, while one of 6 MB (over
+ * gRPC's own 4 MiB default) goes through. Refused calls write nothing. The other limits (event
+ * size, batch size, event types, organization ids, URL length, page size) are in the bad-input
+ * tests.
+ */
+import { randomBytes } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import { expect } from 'chai';
+import type { Event } from '../../src/grpc/generated/webhooks/v1/event';
+import { MAX_RECEIVE_MESSAGE_BYTES } from '../../src/grpc/server';
+import { MAX_WEBHOOKS_PER_TENANT } from '../../src/management/webhooks';
+import { forEachDatabase } from '../support/databases';
+import { rejectionOf } from '../support/grpc-clients';
+import { startSidecar, type TestSidecar } from '../support/sidecar';
+
+const hook = { url: 'https://hooks.example.com/in', eventTypes: ['user.login'], description: '', organizationIds: [] };
+
+function login(id: string, padding: number): Event {
+  return { id, tenantId: 'tenant-big', type: 'user.login', occurredAt: undefined, organizationId: '', data: { user_id: 'u-1', note: 'x'.repeat(padding) } };
+}
+
+forEachDatabase('limits', (database) => {
+  let sidecar: TestSidecar;
+
+  beforeEach(async () => {
+    sidecar = await startSidecar(await database.create(), { WEBHOOKS_PLATFORM_TOKEN: `platform-${randomBytes(12).toString('hex')}` });
+  });
+
+  afterEach(() => sidecar.stop());
+
+  async function rows(table: string, where: Record<string, string> = {}): Promise<number> {
+    return Number(((await sidecar.app.db(table).where(where).count({ n: '*' }).first()) as { n: number | string }).n);
+  }
+
+  it(`refuses the webhook after ${MAX_WEBHOOKS_PER_TENANT} with RESOURCE_EXHAUSTED, per tenant and for the platform`, async () => {
+    expect(MAX_WEBHOOKS_PER_TENANT).to.equal(100);
+    const a = sidecar.admin('tenant-a');
+    const ids: string[] = [];
+    for (let i = 0; i < MAX_WEBHOOKS_PER_TENANT; i += 1) ids.push((await a.createWebhook(hook)).webhook!.id);
+
+    const err = await rejectionOf(a.createWebhook(hook));
+    expect(err.code, err.details).to.equal(status.RESOURCE_EXHAUSTED);
+    expect(err.details).to.include('100');
+    expect(await rows('webhooks', { tenant_id: 'tenant-a' })).to.equal(100);
+    expect(await rows('webhook_stats', { tenant_id: 'tenant-a' })).to.equal(100);
+    // Another tenant has its own allowance; a deleted webhook frees a place.
+    await sidecar.admin('tenant-b').createWebhook(hook);
+    await a.deleteWebhook({ id: ids[0]! });
+    await a.createWebhook(hook);
+
+    const platform = sidecar.platform();
+    for (let i = 0; i < MAX_WEBHOOKS_PER_TENANT; i += 1) await platform.createWebhook(hook);
+    expect((await rejectionOf(platform.createWebhook(hook))).code).to.equal(status.RESOURCE_EXHAUSTED);
+  });
+
+  it('refuses a message over 8 MiB with RESOURCE_EXHAUSTED and stores none of it', async () => {
+    expect(MAX_RECEIVE_MESSAGE_BYTES).to.equal(8 * 1024 * 1024);
+    // 140 events of 60 KB each: every event is within its own limit, the message is not.
+    const events = Array.from({ length: 140 }, (_, i) => login(`big-${i}`, 60_000));
+    const err = await rejectionOf(sidecar.ingest.publishEvents({ events }));
+    expect(err.code, err.details).to.equal(status.RESOURCE_EXHAUSTED);
+    const single = await rejectionOf(sidecar.admin('tenant-big').createWebhook({ ...hook, description: 'd'.repeat(9 * 1024 * 1024) }));
+    expect(single.code).to.equal(status.RESOURCE_EXHAUSTED);
+    expect(await rows('events')).to.equal(0);
+    expect(await rows('webhooks')).to.equal(0);
+  });
+
+  it("accepts a 6 MB message, over gRPC's 4 MiB default, whose events are each within the event limit", async () => {
+    const events = Array.from({ length: 100 }, (_, i) => login(`ok-${i}`, 60_000));
+    const { results } = await sidecar.ingest.publishEvents({ events });
+    expect(results.filter((r) => r.error === undefined)).to.have.length(100);
+    expect(await rows('events')).to.equal(100);
+  });
+});

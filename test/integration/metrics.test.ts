@@ -1,0 +1,162 @@
+/**
+ * GET /metrics after a run whose every count is known in advance: four webhooks (one answering
+ * 200, one failing each delivery's first attempt, one 410 Gone, one always 500 with a single
+ * retry allowed), events created, repeated and refused, and one lease left to expire by hand.
+ * The scraped counters, histogram counts and queue gauges must match what happened exactly.
+ */
+import { expect } from 'chai';
+import type { Event } from '../../src/grpc/generated/webhooks/v1/event';
+import { forEachDatabase } from '../support/databases';
+import { grpcHealthOf, httpGet, Scrape } from '../support/ops';
+import { HoldingReceiver } from '../support/process-sidecar';
+import { TestReceiver } from '../support/receiver';
+import { startSidecar, type TestSidecar } from '../support/sidecar';
+import { waitUntil } from '../support/wait';
+
+const TENANT = 'tenant-metrics';
+
+function event(id: string, type: string, data: Record<string, unknown> = { user_id: `u-${id}` }): Event {
+  return { id, tenantId: TENANT, type, occurredAt: new Date(), organizationId: '', data };
+}
+
+forEachDatabase('metrics on /metrics', (database) => {
+  let sidecar: TestSidecar | undefined;
+  let receiver: TestReceiver | undefined;
+
+  afterEach(async () => {
+    await receiver?.close();
+    await sidecar?.stop();
+    sidecar = undefined;
+  });
+
+  it('counts ingest, attempts, outcomes, retries, disabling and lease expiries as they happened', async function () {
+    this.timeout(60_000);
+    sidecar = await startSidecar(await database.create(), {
+      WEBHOOKS_MAX_RETRIES: '1',
+      WEBHOOKS_QUEUE_METRICS_INTERVAL_MS: '100',
+    });
+    receiver = await TestReceiver.start();
+    const seen = new Set<string>();
+    receiver.respondWith((req) => {
+      const kind = req.path.slice(1);
+      if (kind === 'gone') return { status: 410 };
+      if (kind === 'dead') return { status: 500 };
+      if (kind === 'flaky') {
+        const first = !seen.has(String(req.headers['webhook-id']));
+        seen.add(String(req.headers['webhook-id']));
+        if (first) return { status: 500 };
+      }
+      return { status: 200 };
+    });
+    const base = receiver.url.replace(/\/hooks$/, '');
+    const ids: Record<string, string> = {};
+    for (const [kind, types] of [['ok', ['user.login']], ['flaky', ['user.login']], ['gone', ['user.logout']], ['dead', ['user.logout']]] as const) {
+      const { webhook } = await sidecar.admin(TENANT).createWebhook({ url: `${base}/${kind}`, eventTypes: [...types], description: kind, organizationIds: [] });
+      ids[kind] = webhook!.id;
+    }
+
+    // Three publish calls: two logins and a refused event, a repeat, a logout.
+    const batch = await sidecar.ingest.publishEvents({ events: [event('l-1', 'user.login'), event('l-2', 'user.login'), event('bad', 'user.login', {})] });
+    expect(batch.results.map((r) => r.error?.code ?? 0)).to.deep.equal([0, 0, 3]);
+    expect((await sidecar.ingest.publishEvent({ event: event('l-1', 'user.login') })).result!.duplicate).to.equal(true);
+    await sidecar.ingest.publishEvent({ event: event('o-1', 'user.logout') });
+
+    const db = sidecar.app.db;
+    const settled = async (): Promise<boolean> => {
+      const rows = (await db('deliveries').select('status').count({ n: '*' }).groupBy('status')) as Array<{ status: string; n: number | string }>;
+      const counts = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+      return counts.succeeded === 4 && counts.failed === 1 && counts.paused === 1 && counts.pending === undefined;
+    };
+    await waitUntil(settled, 'ok and flaky succeeded, dead failed, gone paused', 20_000);
+
+    // A lease that ran out: the row is due again with an old claim id still on it.
+    const okDelivery = (await db('deliveries').where({ webhook_id: ids.ok }).first('id')) as { id: string };
+    await db('deliveries')
+      .where({ id: okDelivery.id })
+      .update({ status: 'pending', claim_id: 'clm_expired', next_attempt_at: Date.now(), completed_at: null });
+    await waitUntil(
+      async () => ((await db('deliveries').where({ id: okDelivery.id }).first('status')) as { status: string }).status === 'succeeded',
+      'the expired delivery claimed and sent again',
+    );
+
+    let scrape = await Scrape.of(sidecar.app.metricsPort);
+    await waitUntil(async () => {
+      scrape = await Scrape.of(sidecar!.app.metricsPort);
+      return scrape.value('webhooks_queue_depth', { state: 'paused' }) === 1 && scrape.value('webhooks_queue_depth', { state: 'due' }) === 0;
+    }, 'the queue gauges to catch up');
+    const webhook = (kind: string) => ({ tenant_id: TENANT, webhook_id: ids[kind]! });
+
+    expect(scrape.value('webhooks_events_ingested_total', { event_type: 'user.login', result: 'created' })).to.equal(2);
+    expect(scrape.value('webhooks_events_ingested_total', { event_type: 'user.login', result: 'duplicate' })).to.equal(1);
+    expect(scrape.value('webhooks_events_ingested_total', { event_type: 'user.logout', result: 'created' })).to.equal(1);
+    expect(scrape.value('webhooks_events_rejected_total', { reason: 'input' })).to.equal(1);
+    expect(scrape.value('webhooks_events_rejected_total')).to.equal(1);
+    expect(scrape.value('webhooks_ingest_duration_seconds_count')).to.equal(3);
+
+    expect(scrape.value('webhooks_attempts_total', { ...webhook('ok'), outcome: 'success' })).to.equal(3);
+    expect(scrape.value('webhooks_attempts_total', { ...webhook('ok'), outcome: 'failure' })).to.equal(0);
+    expect(scrape.value('webhooks_attempts_total', { ...webhook('flaky'), outcome: 'failure', error_class: 'http_status' })).to.equal(2);
+    expect(scrape.value('webhooks_attempts_total', { ...webhook('flaky'), outcome: 'success', error_class: 'none' })).to.equal(2);
+    expect(scrape.value('webhooks_attempts_total', { ...webhook('gone'), outcome: 'failure' })).to.equal(1);
+    expect(scrape.value('webhooks_attempts_total', { ...webhook('dead'), outcome: 'failure' })).to.equal(2);
+    expect(scrape.value('webhooks_attempts_total')).to.equal(10);
+    expect(scrape.value('webhooks_attempt_duration_seconds_count')).to.equal(10);
+    expect(scrape.value('webhooks_attempt_duration_seconds_count', { outcome: 'failure' })).to.equal(5);
+
+    expect(scrape.value('webhooks_deliveries_total', { ...webhook('ok'), outcome: 'succeeded' })).to.equal(3);
+    expect(scrape.value('webhooks_deliveries_total', { ...webhook('flaky'), outcome: 'succeeded' })).to.equal(2);
+    expect(scrape.value('webhooks_deliveries_total', { ...webhook('dead'), outcome: 'failed' })).to.equal(1);
+    expect(scrape.has('webhooks_deliveries_total', webhook('gone')), 'a paused delivery has not ended').to.equal(false);
+    expect(scrape.value('webhooks_retries_scheduled_total')).to.equal(3); // flaky 2, dead 1
+    expect(scrape.value('webhooks_disabled_total', { reason: 'gone' })).to.equal(1);
+    expect(scrape.value('webhooks_disabled_total')).to.equal(1);
+    expect(scrape.value('webhooks_lease_expiries_total')).to.equal(1);
+
+    expect(scrape.value('webhooks_queue_depth', { state: 'scheduled' })).to.equal(0);
+    expect(scrape.value('webhooks_queue_oldest_pending_age_seconds')).to.equal(0);
+    expect(scrape.value('webhooks_queue_oldest_due_age_seconds')).to.equal(0);
+  });
+
+  it('shows the queue waiting: depth by state and the ages of the oldest deliveries', async function () {
+    this.timeout(30_000);
+    // One delivery slot, held by a receiver that does not answer: the other deliveries stay due.
+    sidecar = await startSidecar(await database.create(), {
+      WEBHOOKS_QUEUE_METRICS_INTERVAL_MS: '100',
+      WEBHOOKS_DELIVERY_CONCURRENCY: '1',
+    });
+    const holding = await HoldingReceiver.start();
+    try {
+      await sidecar.admin(TENANT).createWebhook({ url: holding.url(), eventTypes: ['user.login'], description: '', organizationIds: [] });
+      await sidecar.ingest.publishEvents({ events: ['q-1', 'q-2', 'q-3'].map((id) => event(id, 'user.login')) });
+      await waitUntil(() => holding.heldCount === 1, 'the one slot taken');
+      const now = Date.now();
+      // The two waiting deliveries fell due a minute ago and were created two minutes ago.
+      await sidecar.app.db('deliveries').whereNull('claim_id').update({ next_attempt_at: now - 60_000, created_at: now - 120_000 });
+
+      let scrape: Scrape | undefined;
+      await waitUntil(async () => {
+        scrape = await Scrape.of(sidecar!.app.metricsPort);
+        return scrape.value('webhooks_queue_oldest_due_age_seconds') >= 60;
+      }, 'the gauges to show the waiting deliveries');
+      expect(scrape!.value('webhooks_queue_depth', { state: 'due' })).to.equal(2);
+      expect(scrape!.value('webhooks_queue_depth', { state: 'scheduled' }), 'the one in flight, under its lease').to.equal(1);
+      expect(scrape!.value('webhooks_queue_depth', { state: 'paused' })).to.equal(0);
+      expect(scrape!.value('webhooks_queue_oldest_due_age_seconds')).to.be.within(60, 70);
+      expect(scrape!.value('webhooks_queue_oldest_pending_age_seconds')).to.be.within(120, 130);
+
+      holding.answerAll(200);
+      await waitUntil(async () => {
+        scrape = await Scrape.of(sidecar!.app.metricsPort);
+        return scrape.value('webhooks_deliveries_total', { outcome: 'succeeded' }) === 3 && scrape.value('webhooks_queue_depth') === 0;
+      }, 'the queue drained');
+      expect(scrape!.value('webhooks_queue_oldest_pending_age_seconds')).to.equal(0);
+      expect(scrape!.value('webhooks_queue_oldest_due_age_seconds')).to.equal(0);
+    } finally {
+      await holding.close();
+    }
+    expect(await grpcHealthOf(sidecar.port)).to.equal('SERVING');
+    expect((await httpGet(sidecar.app.metricsPort, '/healthz')).status).to.equal(200);
+    expect((await httpGet(sidecar.app.metricsPort, '/readyz')).status).to.equal(200);
+    expect((await httpGet(sidecar.app.metricsPort, '/nothing')).status).to.equal(404);
+  });
+});

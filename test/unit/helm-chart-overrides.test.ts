@@ -1,0 +1,79 @@
+/**
+ * The chart with the overrides operators use: their own Secret, TLS (with client
+ * certificates), a fixed replica count, the NetworkPolicy, a ServiceMonitor and OpenTelemetry.
+ */
+import { expect } from 'chai';
+import { loadConfig } from '../../src/config';
+import { RenderError } from '../support/helm/functions';
+import { all, at, containerOf, one, podEnv, render } from '../support/helm/fixtures';
+
+describe('Helm chart: overrides', () => {
+  it('secrets.existingSecret: no Secret of the chart; the pods and the migration Job read the named one', () => {
+    const rendered = render({ secrets: { existingSecret: 'identity-webhooks', dbUrl: '', ingestToken: '', adminToken: '', encryptionKey: '' } });
+    expect(all(rendered, 'Secret')).to.deep.equal([]);
+    const refs = [one(rendered, 'Deployment'), one(rendered, 'Job')].map((w) => containerOf(w).envFrom!.find((e) => e.secretRef)!.secretRef!.name);
+    expect(refs).to.deep.equal(['identity-webhooks', 'identity-webhooks']);
+    expect(at(one(rendered, 'Deployment'), 'spec.template.metadata.annotations')).to.have.keys(['checksum/config']);
+  });
+
+  it('tls: certificate files mounted from the Secret, readiness on GET /readyz (the kubelet cannot probe gRPC over TLS)', () => {
+    const rendered = render({ tls: { enabled: true, secretName: 'wh-tls', requireClientCertificates: true } });
+    const c = containerOf(one(rendered, 'Deployment'));
+    expect(c.readinessProbe).to.deep.include({ httpGet: { path: '/readyz', port: 'metrics' } });
+    expect(podEnv(rendered)).to.include({
+      WEBHOOKS_TLS_CERT_FILE: '/etc/webhooks/tls/tls.crt',
+      WEBHOOKS_TLS_KEY_FILE: '/etc/webhooks/tls/tls.key',
+      WEBHOOKS_TLS_CLIENT_CA_FILE: '/etc/webhooks/tls/ca.crt',
+    });
+    expect(c.volumeMounts).to.deep.include({ name: 'tls', mountPath: '/etc/webhooks/tls', readOnly: true });
+    expect(at(one(rendered, 'Deployment'), 'spec.template.spec.volumes')).to.deep.include({ name: 'tls', secret: { secretName: 'wh-tls' } });
+    expect(() => render({ tls: { enabled: true } })).to.throw(RenderError, /tls\.secretName is required/);
+  });
+
+  it('autoscaling off: the Deployment holds replicaCount and there is no HPA', () => {
+    const rendered = render({ autoscaling: { enabled: false }, replicaCount: 3 });
+    expect(at(one(rendered, 'Deployment'), 'spec.replicas')).to.equal(3);
+    expect(all(rendered, 'HorizontalPodAutoscaler')).to.deep.equal([]);
+  });
+
+  it('networkPolicy: DNS, the database and public addresses out; private ranges closed except allowedCidrs', () => {
+    const rendered = render({
+      networkPolicy: { enabled: true, database: { cidr: '10.20.0.15/32', port: 3306 } },
+      config: { allowedCidrs: '10.50.0.0/16, 192.168.7.0/24' },
+    });
+    const policy = one(rendered, 'NetworkPolicy');
+    expect(at(policy, 'spec.podSelector.matchLabels')).to.deep.equal(at(one(rendered, 'Deployment'), 'spec.selector.matchLabels'));
+    expect(at(policy, 'spec.policyTypes')).to.deep.equal(['Ingress', 'Egress']);
+    type Rule = { to: Array<{ ipBlock?: { cidr: string; except?: string[] }; namespaceSelector?: unknown }>; ports?: Array<{ port: number; protocol: string }> };
+    const egress = at<Rule[]>(policy, 'spec.egress');
+    expect(egress[0]!.ports).to.deep.equal([{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }]);
+    expect(egress[1]).to.deep.equal({ to: [{ ipBlock: { cidr: '10.20.0.15/32' } }], ports: [{ port: 3306, protocol: 'TCP' }] });
+    const internet = egress[2]!.to;
+    expect(internet[0]!.ipBlock).to.deep.equal({ cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '127.0.0.0/8'] });
+    expect(internet[1]!.ipBlock!.cidr).to.equal('::/0');
+    expect(egress[2]!.ports, 'receivers listen on any port').to.equal(undefined);
+    expect(egress[3]!.to.map((t) => t.ipBlock!.cidr)).to.deep.equal(['10.50.0.0/16', '192.168.7.0/24']);
+    expect(() => render({ networkPolicy: { enabled: true } })).to.throw(RenderError, /networkPolicy\.database\.cidr is required/);
+  });
+
+  it('serviceMonitor: scrapes /metrics on the metrics port of the Service', () => {
+    const rendered = render({ serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } });
+    const monitor = one(rendered, 'ServiceMonitor');
+    expect(monitor.apiVersion).to.equal('monitoring.coreos.com/v1');
+    expect(monitor.metadata.labels).to.include({ release: 'prometheus' });
+    expect(at(monitor, 'spec.endpoints')).to.deep.equal([{ port: 'metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
+    expect(at(monitor, 'spec.selector.matchLabels')).to.deep.equal(at(one(rendered, 'Service'), 'spec.selector'));
+  });
+
+  it('otel.env and extraEnv reach the pods; the sidecar still accepts the configuration', () => {
+    const rendered = render({
+      otel: { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318', OTEL_TRACES_SAMPLER_ARG: 0.25 } },
+      extraEnv: [{ name: 'WEBHOOKS_PLATFORM_TOKEN', valueFrom: { secretKeyRef: { name: 'platform', key: 'token' } } }],
+      config: { logLevel: 'debug', allowedCidrs: '127.0.0.2/32' },
+    });
+    const env = podEnv(rendered);
+    expect(env).to.include({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318', OTEL_TRACES_SAMPLER_ARG: '0.25', WEBHOOKS_LOG_LEVEL: 'debug' });
+    expect(containerOf(one(rendered, 'Deployment')).env).to.deep.include({ name: 'WEBHOOKS_PLATFORM_TOKEN', valueFrom: { secretKeyRef: { name: 'platform', key: 'token' } } });
+    expect(loadConfig(env).config.logLevel).to.equal('debug');
+  });
+});
