@@ -8,6 +8,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as HEALTH_PROTO } from 'grpc-health-check';
 import { EventIngestService, type EventIngestServer } from './generated/webhooks/v1/ingest';
+import { lenientStreams } from './undecodable';
 import { WebhookManagementService, type WebhookManagementServer } from './generated/webhooks/v1/management';
 
 /** This file is dist/src/grpc/server.js; the .proto files stay at the package root. */
@@ -31,7 +32,7 @@ export async function startGrpcServer(
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<GrpcServer> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
-  server.addService(EventIngestService, ingest);
+  server.addService(lenientStreams(EventIngestService), ingest);
   server.addService(WebhookManagementService, management);
   const health = new HealthImplementation({
     '': 'SERVING',

@@ -10,6 +10,7 @@ import type {
   StreamEventsResponse,
 } from '../grpc/generated/webhooks/v1/ingest';
 import { bidi, unary, type HandlerDeps } from '../grpc/handlers';
+import { isUndecodable } from '../grpc/undecodable';
 import { statusCodeOf, publicMessageOf } from '../grpc/status';
 import type { Ingestor, Outcome } from './ingestor';
 
@@ -79,6 +80,13 @@ function streamEvents(
     });
     call.on('data', (req: StreamEventsRequest) => {
       if (closing) return; // not acknowledged, so the core sends it again elsewhere
+      if (isUndecodable(req)) {
+        // The events before it are acknowledged; then the stream ends, naming the problem.
+        closing = true;
+        call.pause();
+        chain.then(() => reject(new InputError('StreamEventsRequest', 'a message could not be decoded; the stream ends here')), reject);
+        return;
+      }
       waiting += 1;
       if (waiting >= STREAM_WINDOW) call.pause();
       const published = ingestor.publish([req.event], () => 'event');

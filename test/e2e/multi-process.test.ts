@@ -136,6 +136,17 @@ describe('e2e: two sidecar processes on one MySQL database', function () {
       expect(stats, WEBHOOKS[i]!.path).to.include({ deliveriesSucceeded: sent, attempts: sent, deliveriesPending: 0, deliveriesFailed: 0 });
     }
 
+    // Their logs are complete once both have exited: a log line may trail its database write.
+    for (const sidecar of [a, b]) {
+      sidecar.closeClients();
+      sidecar.kill('SIGTERM');
+    }
+    const exits = await Promise.all([a.waitForExit(15_000), b.waitForExit(15_000)]);
+    expect(exits, `${a.stderr}\n${b.stderr}`).to.deep.equal([
+      { code: 0, signal: null },
+      { code: 0, signal: null },
+    ]);
+
     // Both replicas delivered, and no delivery was sent by both.
     const byA = succeededBy(a);
     const byB = succeededBy(b);
@@ -148,15 +159,5 @@ describe('e2e: two sidecar processes on one MySQL database', function () {
       expect(sidecar.logged('attempt failed'), 'failed attempts').to.have.length(0);
       expect(sidecar.logged('lease lost before the attempt was recorded; another worker owns the delivery')).to.have.length(0);
     }
-
-    for (const sidecar of [a, b]) {
-      sidecar.closeClients();
-      sidecar.kill('SIGTERM');
-    }
-    const exits = await Promise.all([a.waitForExit(15_000), b.waitForExit(15_000)]);
-    expect(exits, `${a.stderr}\n${b.stderr}`).to.deep.equal([
-      { code: 0, signal: null },
-      { code: 0, signal: null },
-    ]);
   });
 });

@@ -2,13 +2,15 @@
  * Property-based tests, on each database: random and malformed messages at every RPC, sent as raw
  * bytes through a real gRPC client. Each call gets a gRPC status (no hang, no crash); a message
  * that decodes is never answered INTERNAL or UNKNOWN (the handlers classify every input, so an
- * unexpected exception is a bug); a refused call writes nothing; and the server stays healthy.
+ * unexpected exception is a bug); a refused call writes nothing; a stream acknowledges every
+ * message before the first undecodable one and then ends; and the server stays healthy.
  */
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { forEachDatabase } from '../support/databases';
-import { malformed, streamMessages, unaryRpcs, type Known, type RpcFuzz } from '../support/fuzz-arbitraries';
+import { StreamEventsRequest } from '../../src/grpc/generated/webhooks/v1/ingest';
+import { decodes, malformed, streamMessages, unaryRpcs, type Known, type RpcFuzz } from '../support/fuzz-arbitraries';
 import { metadataOf } from '../support/grpc-clients';
 import { TestReceiver } from '../support/receiver';
 import { startSidecar, type TestSidecar } from '../support/sidecar';
@@ -97,21 +99,24 @@ forEachDatabase('random and malformed messages at every RPC', (database) => {
     });
   }
 
-  it('StreamEvents: ends every stream of random and malformed messages with a status', async () => {
+  it('StreamEvents: acknowledges every message before the first undecodable one, then ends with a status', async () => {
     const path = '/webhooks.v1.EventIngest/StreamEvents';
     await fc.assert(
       fc.asyncProperty(streamMessages(known), async (messages) => {
+        const firstBad = messages.findIndex((m) => !decodes(StreamEventsRequest, m));
+        let acks = 0;
         const code = await new Promise<grpc.status>((resolve) => {
           const stream = raw.makeBidiStreamRequest(path, identity, identity, metadataFor(path), { deadline: Date.now() + CALL_DEADLINE_MS });
-          stream.on('data', () => undefined);
+          stream.on('data', () => (acks += 1));
           stream.on('error', (err: grpc.ServiceError) => resolve(err.code));
           stream.on('status', (s: grpc.StatusObject) => s.code === grpc.status.OK && resolve(s.code));
           for (const m of messages) stream.write(Buffer.from(m));
           stream.end();
         });
-        expect(code).to.not.equal(grpc.status.DEADLINE_EXCEEDED);
+        expect(grpc.status[code]).to.equal(grpc.status[firstBad === -1 ? grpc.status.OK : grpc.status.INVALID_ARGUMENT]);
+        expect(acks).to.equal(firstBad === -1 ? messages.length : firstBad);
       }),
-      { numRuns: 40 },
+      { numRuns: 60 },
     );
   });
 

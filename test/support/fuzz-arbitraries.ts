@@ -79,7 +79,7 @@ function webhook(known: Known): fc.Arbitrary<m.Webhook> {
 }
 
 /** A generated message type: what the fuzzer needs of it. */
-interface MessageType<T> {
+export interface MessageType<T> {
   encode(message: T): { finish(): Uint8Array };
   decode(bytes: Uint8Array): T;
 }
@@ -92,19 +92,17 @@ export interface RpcFuzz {
   decodes(bytes: Uint8Array): boolean;
 }
 
+export function decodes<T>(type: MessageType<T>, bytes: Uint8Array): boolean {
+  try {
+    type.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function rpc<T>(path: string, type: MessageType<T>, arbitrary: fc.Arbitrary<T>): RpcFuzz {
-  return {
-    path,
-    requests: arbitrary.map((message) => type.encode(message).finish()),
-    decodes: (bytes) => {
-      try {
-        type.decode(bytes);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-  };
+  return { path, requests: arbitrary.map((message) => type.encode(message).finish()), decodes: (bytes) => decodes(type, bytes) };
 }
 
 export function unaryRpcs(known: Known): RpcFuzz[] {
