@@ -30,6 +30,8 @@ import { createLogger, type Logger } from './telemetry/logger';
 const DAY_MS = 24 * 3600 * 1000;
 /** Events per group-commit transaction at most: big enough to amortise a log flush, small enough to keep one commit short. */
 const GROUP_COMMIT_MAX_EVENTS = 1_000;
+/** Group-commit transactions under way at once on MySQL (the pool has 10 connections). */
+const GROUP_COMMITS_IN_FLIGHT = 4;
 /** History is purged hourly; each run deletes in small batches. */
 const RETENTION_INTERVAL_MS = 3600 * 1000;
 
@@ -92,7 +94,7 @@ export async function startApp(
   const streams = new OpenStreams();
   const handlerDeps = { auth: new Authenticator(config.tokens), logger };
   const ingestor = new Ingestor({
-    committer: new GroupCommitter(db, GROUP_COMMIT_MAX_EVENTS),
+    committer: new GroupCommitter(db, GROUP_COMMIT_MAX_EVENTS, config.db.kind === 'mysql' ? GROUP_COMMITS_IN_FLIGHT : 1),
     rules: { catalog, maxEventBytes: config.maxEventBytes },
     onCommitted: wakeWorker,
     telemetry: telemetry.ingest,

@@ -12,6 +12,11 @@ export interface BatcherOptions<In> {
   /** Weight per write at most (a single heavier submission still goes alone). */
   readonly maxWeight: number;
   readonly weightOf?: (item: In) => number;
+  /**
+   * Writes under way at once (default 1). More than one overlaps the round trips of one write
+   * with the commit of another; the database still groups their log flushes.
+   */
+  readonly maxInFlight?: number;
 }
 
 interface Waiting<In, Out> {
@@ -22,7 +27,7 @@ interface Waiting<In, Out> {
 
 export class Batcher<In, Out> {
   private queue: Array<Waiting<In, Out>> = [];
-  private writing = false;
+  private writing = 0;
   private scheduled = false;
 
   /** `write` returns one output per input, in order. */
@@ -38,8 +43,12 @@ export class Batcher<In, Out> {
     });
   }
 
+  private get full(): boolean {
+    return this.writing >= (this.options.maxInFlight ?? 1);
+  }
+
   private schedule(): void {
-    if (this.writing || this.scheduled) return;
+    if (this.full || this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -48,8 +57,8 @@ export class Batcher<In, Out> {
   }
 
   private async writeNext(): Promise<void> {
-    if (this.writing || this.queue.length === 0) return;
-    this.writing = true;
+    if (this.full || this.queue.length === 0) return;
+    this.writing += 1;
     const batch = this.take();
     try {
       const outs = await this.write(batch.map((w) => w.item));
@@ -57,7 +66,7 @@ export class Batcher<In, Out> {
     } catch (err) {
       for (const waiting of batch) waiting.reject(err);
     } finally {
-      this.writing = false;
+      this.writing -= 1;
       // What queued up meanwhile has waited one write already: write it at once.
       if (this.queue.length > 0) void this.writeNext();
     }

@@ -10,15 +10,18 @@ import type { ValidEvent } from './validate-event';
 export class GroupCommitter {
   private readonly batcher: Batcher<readonly ValidEvent[], StoredEvent[]>;
 
-  /** At most maxBatchEvents events per transaction (one larger call still goes in one). */
-  constructor(db: Knex, maxBatchEvents: number, clock: () => number = Date.now) {
+  /**
+   * At most maxBatchEvents events per transaction (one larger call still goes in one), and up to
+   * maxInFlight transactions at once (1 on SQLite, whose one connection writes one at a time).
+   */
+  constructor(db: Knex, maxBatchEvents: number, maxInFlight: number, clock: () => number = Date.now) {
     this.batcher = new Batcher(
       async (calls) => {
         const stored = await storeEvents(db, calls.flat(), clock());
         let offset = 0;
         return calls.map((events) => stored.slice(offset, (offset += events.length)));
       },
-      { maxWeight: maxBatchEvents, weightOf: (events) => events.length },
+      { maxWeight: maxBatchEvents, weightOf: (events) => events.length, maxInFlight },
     );
   }
 

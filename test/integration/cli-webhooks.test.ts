@@ -176,6 +176,19 @@ describe('cli: webhooks, events and health against a running sidecar', function 
     expect(down.stderr).to.match(/^error: (UNAVAILABLE|DEADLINE_EXCEEDED): /);
   });
 
+  it('--platform acts as the platform operator: its webhooks are invisible to the tenant, and it takes no --tenant', async () => {
+    const res = await runCli(['webhooks', 'create', '--platform', '--url', receiver.url, '--event-type', 'user.login_failed', '--json'], { ...env, WEBHOOKS_TENANT: undefined });
+    expect(res.code, res.stderr).to.equal(0);
+    const { webhook } = JSON.parse(res.stdout) as { webhook: { id: string } };
+    const platformList = await runCli(['webhooks', 'list', '--platform', '--json'], { ...env, WEBHOOKS_TENANT: undefined });
+    expect((JSON.parse(platformList.stdout) as { webhooks: Array<{ id: string }> }).webhooks.map((w) => w.id)).to.deep.equal([webhook.id]);
+    const tenantList = await runCli(['webhooks', 'list', '--json'], env);
+    expect((JSON.parse(tenantList.stdout) as { webhooks: Array<{ id: string }> }).webhooks.map((w) => w.id)).to.not.include(webhook.id);
+    const both = await runCli(['webhooks', 'list', '--platform', '--tenant', TENANT], env);
+    expect(both.code).to.equal(2);
+    expect(both.stderr).to.match(/--platform acts for no tenant/);
+  });
+
   it('refusals: a wrong token is UNAUTHENTICATED (exit 1); no tenant, an unknown command or flag is a usage error (exit 2)', async () => {
     const wrong = await runCli(['webhooks', 'list', '--token', 'not-the-admin-token'], env);
     expect(wrong.code).to.equal(1);

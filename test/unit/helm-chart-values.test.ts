@@ -109,3 +109,24 @@ function has(values: unknown, keys: string[]): boolean {
   }
   return true;
 }
+
+describe('Helm chart: its README', () => {
+  it('documents every value with its default', () => {
+    const readme = fs.readFileSync(path.join(CHART_DIR, 'README.md'), 'utf8');
+    const rows = new Map([...readme.matchAll(/^\| `([\w.]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()]));
+    const undocumented: string[] = [];
+    const walk = (node: unknown, prefix: string): void => {
+      if (prefix !== '' && rows.has(prefix)) return; // documented here, as a whole or as a scalar
+      if (!isDict(node) || Object.keys(node).length === 0) return void undocumented.push(prefix);
+      for (const [k, v] of Object.entries(node)) walk(v, prefix === '' ? k : `${prefix}.${k}`);
+    };
+    walk(theChart().values, '');
+    expect(undocumented, 'values without a row').to.deep.equal([]);
+    for (const [key, cell] of rows) {
+      const keys = key.split('.');
+      expect(has(theChart().values, keys), `${key} is documented but not in values.yaml`).to.equal(true);
+      const value = keys.reduce<unknown>((n, k) => (n as Dict)[k], theChart().values);
+      if (cell !== 'see values.yaml') expect(cell, key).to.equal(`\`${JSON.stringify(value)}\``);
+    }
+  });
+});
