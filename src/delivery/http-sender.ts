@@ -43,6 +43,7 @@ export class HttpSender {
       durationMs: Date.now() - startedAt,
       ...rest,
     });
+    const limit = deadline(this.options.requestTimeoutMs, cancel);
     try {
       this.checkLiteralHost(url);
       const response = await request(url, {
@@ -50,7 +51,7 @@ export class HttpSender {
         headers,
         body,
         dispatcher: this.agent,
-        signal: deadline(this.options.requestTimeoutMs, cancel),
+        signal: limit.signal,
       });
       const responseBody = await readLimited(response.body, RESPONSE_BODY_LIMIT);
       const status = response.statusCode;
@@ -69,6 +70,8 @@ export class HttpSender {
     } catch (err) {
       const { errorClass, message } = classifyError(err);
       return done({ statusCode: null, responseBody: null, responseHeaders: {}, errorClass, errorMessage: message.slice(0, 1024) });
+    } finally {
+      limit.dispose();
     }
   }
 
@@ -85,9 +88,28 @@ export class HttpSender {
   }
 }
 
-function deadline(timeoutMs: number, cancel: AbortSignal | undefined): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  return cancel ? AbortSignal.any([timeout, cancel]) : timeout;
+/**
+ * The whole attempt's deadline, cut short by `cancel`. A plain timer and controller, not
+ * AbortSignal.any([AbortSignal.timeout(), ...]): on Node 20 the combined signal holds its sources
+ * weakly, the timeout signal can be garbage-collected before it fires, and a receiver that never
+ * answers then holds a delivery slot for ever (seen here: every slot stuck within minutes).
+ */
+function deadline(timeoutMs: number, cancel: AbortSignal | undefined): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException(`the request took over ${timeoutMs} ms`, 'TimeoutError')),
+    timeoutMs,
+  );
+  const onCancel = (): void => controller.abort(cancel!.reason);
+  if (cancel?.aborted) onCancel();
+  else cancel?.addEventListener('abort', onCancel, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      cancel?.removeEventListener('abort', onCancel);
+    },
+  };
 }
 
 async function readLimited(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {

@@ -4,6 +4,7 @@
  * and sleeps until ingest wakes it or the poll interval passes (the poll finds retries that fell
  * due and leases that other replicas left behind).
  */
+import { setMaxListeners } from 'node:events';
 import { claimDue, type ClaimedDelivery } from '../outbox/claim';
 import { releaseClaims } from '../outbox/record';
 import { describeError } from '../telemetry/describe-error';
@@ -43,7 +44,10 @@ export class DeliveryWorker {
   constructor(
     private readonly deps: DeliverDeps,
     private readonly options: WorkerOptions,
-  ) {}
+  ) {
+    // Every attempt in flight listens for the shutdown cut: `concurrency` listeners is expected.
+    setMaxListeners(options.concurrency + 10, this.stopping.signal);
+  }
 
   start(): void {
     if (this.running) return;
