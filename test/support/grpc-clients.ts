@@ -2,26 +2,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { EventIngestClient } from '../../src/grpc/generated/webhooks/v1/ingest';
 import { WebhookManagementClient } from '../../src/grpc/generated/webhooks/v1/management';
+import type { Promised } from '../../src/cli/connection';
 
 type Callback<Res> = (err: grpc.ServiceError | null, res: Res) => void;
-/** The last overload of a generated unary method, the one conditional types see. */
-type UnaryMethod<Req, Res> = (
-  req: Req,
-  metadata: grpc.Metadata,
-  options: Partial<grpc.CallOptions>,
-  callback: Callback<Res>,
-) => grpc.ClientUnaryCall;
 type AnyUnary = (req: unknown, metadata: grpc.Metadata, callback: Callback<unknown>) => grpc.ClientUnaryCall;
 
-/** The client's unary methods as functions returning promises. */
-export type Promised<C> = {
-  [K in keyof C as C[K] extends UnaryMethod<infer _Req, infer _Res> ? K : never]: C[K] extends UnaryMethod<
-    infer Req,
-    infer Res
-  >
-    ? (req: Req) => Promise<Res>
-    : never;
-};
+/** The CLI's typing of a generated client's unary methods as promise-returning functions. */
+export type { Promised };
 
 export function metadataOf(token: string | undefined, tenantId?: string): grpc.Metadata {
   const md = new grpc.Metadata();
