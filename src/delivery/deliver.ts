@@ -35,15 +35,21 @@ export interface RetryPolicy {
   readonly retryBaseMs: number;
 }
 
-/** Returns undefined when the attempt was cut by a shutdown and nothing was recorded. */
+/**
+ * Returns undefined when the attempt was cut by a shutdown and nothing was recorded. `onSent` is
+ * called when the POST has ended (or did not happen), before the result is written: the caller's
+ * slot for the endpoint is free from then on.
+ */
 export async function deliverOnce(
   deps: DeliverDeps,
   policy: RetryPolicy & HealthPolicy,
   delivery: ClaimedDelivery,
   stopping: AbortSignal,
+  onSent: () => void = () => undefined,
 ): Promise<Recorded | undefined> {
   const telemetry = deps.telemetry ?? UNOBSERVED;
   if (delivery.webhook === null) {
+    onSent();
     await abandon(deps.db, delivery, 'the webhook was deleted', Date.now());
     telemetry.abandoned(delivery);
     return { kept: true };
@@ -52,6 +58,7 @@ export async function deliverOnce(
   return telemetry.attempt(delivery, async () => {
     const result = await attempt(deps, delivery, url, stopping);
     if (stopping.aborted) return undefined;
+    onSent();
     const outcome = outcomeOf(delivery, result, policy);
     const recorded = await deps.recorder.record({ claimed: delivery, result, outcome, at: Date.now() });
     telemetry.recorded(delivery, result, outcome, recorded);

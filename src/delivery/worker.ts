@@ -1,8 +1,15 @@
 /**
- * The delivery loop of one process: claims due deliveries (as many as it has free slots, at most
- * maxInFlightPerWebhook per webhook), sends each outside any transaction, records the attempt,
- * and sleeps until ingest wakes it or the poll interval passes (the poll finds retries that fell
- * due and leases that other replicas left behind).
+ * The delivery loop of one process, as a pipeline of three stages that overlap:
+ *
+ * - **claim**: due deliveries are claimed under a lease (src/outbox/claim.ts) into a local queue
+ *   ahead of need, up to twice the slots, so a free slot never waits for a claim transaction;
+ * - **send**: up to `concurrency` POSTs at once, at most maxInFlightPerWebhook per webhook, taken
+ *   from the queue in claim order, skipping webhooks at their cap;
+ * - **record**: a slot is free as soon as its POST ends; the attempt's result is written by the
+ *   batched recorder meanwhile (its row keeps the claim, so nobody else takes it until then).
+ *
+ * It sleeps until ingest wakes it, a slot frees, or the poll interval passes (the poll finds
+ * retries that fell due and leases that other replicas left behind).
  */
 import { setMaxListeners } from 'node:events';
 import { claimDue, type ClaimedDelivery } from '../outbox/claim';
@@ -19,26 +26,56 @@ export interface WorkerOptions extends RetryPolicy, HealthPolicy {
 }
 
 /**
- * The lease is derived from the request timeout, so the two cannot drift: twice the whole-attempt
- * deadline plus a second covers the attempt and its recording with room to spare.
+ * The lease is derived from the request timeout, so the two cannot drift: a claimed delivery may
+ * wait in the local queue up to half a request timeout before its attempt starts (see
+ * mayStart), the attempt takes at most one, and its recording has the rest, over a second.
  */
 export function leaseMsFor(requestTimeoutMs: number): number {
   return 2 * requestTimeoutMs + 1_000;
 }
 
-/** How long a few free slots wait for more before they are claimed for anyway. */
+/** How long a few free places wait for more before they are claimed for anyway. */
 const CLAIM_DELAY_MS = 10;
+/** Claimed deliveries held here at most (queued and sending), per slot and per webhook cap. */
+const CLAIM_AHEAD = 2;
+/** Attempts whose results are being written at most, per slot: beyond it sending waits. */
+const RECORDING_PER_SLOT = 8;
+/**
+ * Claim transactions under way at once. Two would overlap one claim's round trips with the
+ * other's (FOR UPDATE SKIP LOCKED keeps their rows apart), but measured no faster on two cores:
+ * each got half the rows. Places are reserved per row found, so a higher number stays correct.
+ */
+const CLAIMS_IN_FLIGHT = 1;
+
+interface Sending {
+  readonly claim: ClaimedDelivery;
+  readonly task: Promise<void>;
+}
 
 export class DeliveryWorker {
-  private readonly inflight = new Map<string, { claim: ClaimedDelivery; task: Promise<void> }>();
-  private readonly perWebhook = new Map<string, number>();
+  /** Claimed here and not sent yet, in claim order. */
+  private ready: ClaimedDelivery[] = [];
+  /** POSTs under way, by delivery id. */
+  private readonly sending = new Map<string, Sending>();
+  /** Attempts whose POST has begun and whose result is not written yet. */
+  private readonly recording = new Set<Promise<void>>();
+  /** Claim transactions under way. */
+  private readonly claims = new Set<Promise<void>>();
+  /** Places asked for by the claims under way. */
+  private claimingRoom = 0;
+  /** Per webhook: POSTs under way (the endpoint's concurrency). */
+  private readonly sendingPer = new Map<string, number>();
+  /** Per webhook: deliveries claimed (or being claimed) here and not sent out yet. */
+  private readonly heldPer = new Map<string, number>();
+  private pumping = false;
+  private pumpAgain = false;
   private readonly stopping = new AbortController();
   private running = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private wakePending = false;
   private lastClaimAt = 0;
-  /** The last claim filled every slot it asked for, or ingest said new work is due. */
+  /** The last claim filled every place it asked for, or ingest said new work is due. */
   private moreDue = false;
 
   constructor(
@@ -63,77 +100,176 @@ export class DeliveryWorker {
   }
 
   /**
-   * Stops claiming, lets attempts in flight finish for up to graceMs, then cuts the rest and
-   * gives their leases back so another replica (or the next start) sends them at once.
+   * Stops claiming and gives back what was claimed but not started, lets attempts in flight
+   * finish for up to graceMs, then cuts the rest and gives their leases back too, so another
+   * replica (or the next start) sends them at once. Returns after every result is written.
    */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
     this.wakeUp?.();
     await this.loop;
-    const tasks = [...this.inflight.values()].map((f) => f.task);
+    await Promise.allSettled([...this.claims]);
+    const unsent = this.ready;
+    this.ready = [];
+    await this.giveBack(unsent);
+    const tasks = [...this.sending.values()].map((f) => f.task);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
     await Promise.race([Promise.allSettled(tasks), graceOver]);
     clearTimeout(timer);
-    if (this.inflight.size === 0) return;
-    const cut = [...this.inflight.values()].map((f) => f.claim);
-    this.stopping.abort();
-    await Promise.allSettled([...this.inflight.values()].map((f) => f.task));
-    await releaseClaims(this.deps.db, cut, Date.now()).catch((err: unknown) =>
+    if (this.sending.size > 0) {
+      const cut = [...this.sending.values()].map((f) => f.claim);
+      this.stopping.abort();
+      await Promise.allSettled([...this.sending.values()].map((f) => f.task));
+      await this.giveBack(cut);
+    }
+    await Promise.allSettled([...this.recording]);
+  }
+
+  private async giveBack(claims: readonly ClaimedDelivery[]): Promise<void> {
+    if (claims.length === 0) return;
+    await releaseClaims(this.deps.db, claims, Date.now()).catch((err: unknown) =>
       this.deps.logger.warn({ error: describeError(err) }, 'releasing leases failed; they expire on their own'),
     );
   }
 
+  /** Places taken: queued, sending, and asked for by the claims under way. */
+  private get held(): number {
+    return this.ready.length + this.sending.size + this.claimingRoom;
+  }
+
   /**
-   * Claims wait until a quarter of the slots are free, or none is busy, or a few milliseconds
-   * have passed since the last claim (slow endpoints may hold most slots for a while): claiming
-   * one row each time one attempt ends would cost a claim transaction, and its commit, per
-   * delivery.
+   * Claims wait until a quarter of the places are free, or nothing is held, or a few
+   * milliseconds have passed since the last claim: claiming one row each time one attempt ends
+   * would cost a claim transaction, and its commit, per delivery.
    */
   private mayClaim(): boolean {
-    const free = this.options.concurrency - this.inflight.size;
-    if (free <= 0) return false;
+    const room = this.options.concurrency * CLAIM_AHEAD - this.held;
+    if (room <= 0 || this.claims.size >= CLAIMS_IN_FLIGHT || this.recordingIsFull()) return false;
     const threshold = Math.max(1, Math.floor(this.options.concurrency / 4));
-    return free >= threshold || this.inflight.size === 0 || Date.now() - this.lastClaimAt >= CLAIM_DELAY_MS;
+    return room >= threshold || this.held === 0 || Date.now() - this.lastClaimAt >= CLAIM_DELAY_MS;
+  }
+
+  private recordingIsFull(): boolean {
+    return this.recording.size >= this.options.concurrency * RECORDING_PER_SLOT;
   }
 
   private async run(): Promise<void> {
     while (this.running) {
-      const free = this.options.concurrency - this.inflight.size;
-      let claimed: ClaimedDelivery[] = [];
       if (this.mayClaim()) {
         this.lastClaimAt = Date.now();
         this.wakePending = false;
-        claimed = await this.claim(free);
-        this.moreDue = claimed.length === free;
-        for (const delivery of claimed) this.launch(delivery);
+        this.startClaim(this.options.concurrency * CLAIM_AHEAD - this.held);
+        continue; // a second claim may start beside it
       }
-      // A full batch means more may be due: claim again at once while slots are free.
-      if (claimed.length > 0 && claimed.length === free) continue;
       await this.sleep();
     }
   }
 
-  private async claim(limit: number): Promise<ClaimedDelivery[]> {
-    const cap = this.options.maxInFlightPerWebhook;
-    const saturated = [...this.perWebhook].filter(([, n]) => n >= cap).map(([id]) => id);
-    try {
-      return await claimDue(this.deps.db, {
-        limit,
-        leaseMs: leaseMsFor(this.options.requestTimeoutMs),
-        now: Date.now(),
-        saturated,
-        capacityOf: (webhookId) => cap - (this.perWebhook.get(webhookId) ?? 0),
+  /**
+   * Claims up to `room` deliveries in the background. Each due row's place is reserved for its
+   * webhook as the claim finds it, so two claims under way never overfill one endpoint; the
+   * places of rows that did not end up claimed are given back.
+   */
+  private startClaim(room: number): void {
+    const cap = this.options.maxInFlightPerWebhook * CLAIM_AHEAD;
+    const saturated = [...this.heldPer].filter(([, n]) => n >= cap).map(([id]) => id);
+    const reserved = new Map<string, number>();
+    const take = (webhookId: string): boolean => {
+      if ((this.heldPer.get(webhookId) ?? 0) >= cap) return false;
+      bump(this.heldPer, webhookId, 1);
+      bump(reserved, webhookId, 1);
+      return true;
+    };
+    this.claimingRoom += room;
+    const leaseMs = leaseMsFor(this.options.requestTimeoutMs);
+    const claim = claimDue(this.deps.db, { limit: room, leaseMs, now: Date.now(), saturated, take })
+      .catch((err: unknown) => {
+        this.deps.logger.warn({ error: describeError(err) }, 'claiming deliveries failed; will retry');
+        return [] as ClaimedDelivery[];
+      })
+      .then((claimed) => {
+        for (const delivery of claimed) bump(reserved, delivery.webhookId, -1);
+        for (const [webhookId, n] of reserved) bump(this.heldPer, webhookId, -n);
+        this.claimingRoom -= room;
+        this.claims.delete(claim);
+        this.ready.push(...claimed);
+        this.pump();
+        // A full batch means more may be due: look again at once while there is room. (Waking
+        // the loop after a short batch would claim again at once, polling the database.)
+        this.moreDue = claimed.length === room;
+        if (this.moreDue) this.wake();
       });
-    } catch (err) {
-      this.deps.logger.warn({ error: describeError(err) }, 'claiming deliveries failed; will retry');
-      return [];
+    this.claims.add(claim);
+  }
+
+  /**
+   * Starts queued deliveries while slots are free, in claim order, skipping capped webhooks.
+   * A slot freed from inside (an attempt that ends at once) asks for another pass instead of
+   * walking the queue while this pass does.
+   */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.pumpOnce();
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
     }
   }
 
+  private pumpOnce(): void {
+    if (this.ready.length === 0) return;
+    const cap = this.options.maxInFlightPerWebhook;
+    const late: ClaimedDelivery[] = [];
+    const keep: ClaimedDelivery[] = [];
+    const now = Date.now();
+    for (const delivery of this.ready) {
+      if (!this.mayStart(delivery, now)) late.push(delivery);
+      else if (
+        !this.running ||
+        this.sending.size >= this.options.concurrency ||
+        this.recordingIsFull() ||
+        (this.sendingPer.get(delivery.webhookId) ?? 0) >= cap
+      ) {
+        keep.push(delivery);
+      } else this.launch(delivery);
+    }
+    this.ready = keep;
+    if (late.length === 0) return;
+    // Its lease could run out before its attempt ended: give it back rather than risk two
+    // workers sending it at once.
+    for (const delivery of late) bump(this.heldPer, delivery.webhookId, -1);
+    void releaseClaims(this.deps.db, late, Date.now()).catch((err: unknown) =>
+      this.deps.logger.warn({ error: describeError(err) }, 'releasing leases failed; they expire on their own'),
+    );
+  }
+
+  /** Its lease still covers a whole attempt and, after it, half a timeout and a second to record it. */
+  private mayStart(delivery: ClaimedDelivery, now: number): boolean {
+    const timeout = this.options.requestTimeoutMs;
+    return delivery.leaseExpiresAt - now >= timeout + timeout / 2 + 1_000;
+  }
+
   private launch(delivery: ClaimedDelivery): void {
-    this.perWebhook.set(delivery.webhookId, (this.perWebhook.get(delivery.webhookId) ?? 0) + 1);
-    const task = deliverOnce(this.deps, this.options, delivery, this.stopping.signal)
+    bump(this.sendingPer, delivery.webhookId, 1);
+    let sent = false;
+    const freeSlot = (): void => {
+      if (sent) return;
+      sent = true;
+      this.sending.delete(delivery.id);
+      bump(this.sendingPer, delivery.webhookId, -1);
+      bump(this.heldPer, delivery.webhookId, -1);
+      this.pump();
+      this.wakeUp?.(); // there is room to claim
+    };
+    const task = deliverOnce(this.deps, this.options, delivery, this.stopping.signal, freeSlot)
       .then(() => undefined)
       .catch((err: unknown) => {
         // The lease runs out and the delivery is claimed again: nothing is lost.
@@ -143,24 +279,23 @@ export class DeliveryWorker {
         );
       })
       .finally(() => {
-        this.inflight.delete(delivery.id);
-        const left = (this.perWebhook.get(delivery.webhookId) ?? 1) - 1;
-        if (left === 0) this.perWebhook.delete(delivery.webhookId);
-        else this.perWebhook.set(delivery.webhookId, left);
-        this.wakeUp?.(); // a slot is free
+        freeSlot();
+        this.recording.delete(task);
+        this.pump(); // the recording queue has room
       });
-    this.inflight.set(delivery.id, { claim: delivery, task });
+    this.sending.set(delivery.id, { claim: delivery, task });
+    this.recording.add(task);
   }
 
   private sleep(): Promise<void> {
-    // A wake-up only matters with a free slot: with none, returning at once would spin this
-    // loop on resolved promises and starve the event loop (the slot-freeing I/O included).
+    // A wake-up only matters when a claim may follow: otherwise returning at once would spin
+    // this loop on resolved promises and starve the event loop (the slot-freeing I/O included).
     const canClaim = this.mayClaim();
     if (!this.running || (this.wakePending && canClaim)) return Promise.resolve();
     return new Promise((resolve) => {
-      // With work due and a few free slots, look again once the claim delay has passed;
-      // otherwise at the poll interval (a wake-up or a freed slot comes sooner).
-      const soon = this.moreDue && this.inflight.size < this.options.concurrency;
+      // With work due and some room, look again once the claim delay has passed; otherwise at
+      // the poll interval (a wake-up or a freed slot comes sooner).
+      const soon = this.moreDue && this.held < this.options.concurrency * CLAIM_AHEAD;
       const timer = setTimeout(done, soon ? Math.min(CLAIM_DELAY_MS, this.options.pollIntervalMs) : this.options.pollIntervalMs);
       function done(): void {
         clearTimeout(timer);
@@ -172,4 +307,10 @@ export class DeliveryWorker {
       };
     });
   }
+}
+
+function bump(counts: Map<string, number>, key: string, by: number): void {
+  const n = (counts.get(key) ?? 0) + by;
+  if (n <= 0) counts.delete(key);
+  else counts.set(key, n);
 }

@@ -20,6 +20,8 @@ export interface ClaimedDelivery {
   readonly payload: string;
   /** The event's stored W3C traceparent: the attempt's span joins that trace. */
   readonly traceContext: string | null;
+  /** When this claim's lease runs out (ms since the epoch): another worker may take it then. */
+  readonly leaseExpiresAt: number;
   /** True when an earlier claim's lease ran out on this delivery (its worker died or hung). */
   readonly leaseExpired: boolean;
   /** Null when the webhook was deleted after the delivery was created. */
@@ -36,10 +38,11 @@ export interface ClaimOptions {
   readonly leaseMs: number;
   readonly now: number;
   /**
-   * How many more attempts each webhook may have in flight here (per-endpoint fairness):
-   * webhooks at 0 are skipped in the query, the others get at most that many rows.
+   * Per-endpoint fairness: called for each due row found, in order; reserves a place for it
+   * and returns true, or returns false and the row is left for a later claim.
    */
-  readonly capacityOf?: (webhookId: string) => number;
+  readonly take?: (webhookId: string) => boolean;
+  /** Webhooks that have no place left: skipped in the query itself. */
   readonly saturated?: readonly string[];
 }
 
@@ -59,9 +62,9 @@ export async function claimDue(db: Knex, options: ClaimOptions): Promise<Claimed
     if (options.saturated && options.saturated.length > 0) void query.whereNotIn('webhook_id', [...options.saturated]);
     if (isMysql(db)) void query.forUpdate().skipLocked();
     const rows = (await query) as Array<{ id: string; webhook_id: string; claim_id: string | null }>;
-    const due = withinCapacity(rows, options.capacityOf);
+    const due = options.take ? rows.filter((r) => options.take!(r.webhook_id)).map((r) => r.id) : rows.map((r) => r.id);
     // A due row still stamped with a claim id: that claim's lease ran out before its write.
-    // (Rows left out by withinCapacity are not loaded below, so they need no filtering here.)
+    // (Rows left out are not loaded below, so they need no filtering here.)
     expired = new Set(rows.filter((r) => r.claim_id !== null).map((r) => r.id));
     if (due.length > 0) {
       await trx('deliveries')
@@ -71,27 +74,16 @@ export async function claimDue(db: Knex, options: ClaimOptions): Promise<Claimed
     return due;
   }, isolation);
   if (ids.length === 0) return [];
-  return loadClaimed(db, claimId, expired);
+  return loadClaimed(db, ids, claimId, options.now + options.leaseMs, expired);
 }
 
-/** Rows left out stay unclaimed (their lock ends with the transaction) for the next round. */
-function withinCapacity(
-  rows: ReadonlyArray<{ id: string; webhook_id: string }>,
-  capacityOf: ((webhookId: string) => number) | undefined,
-): string[] {
-  if (!capacityOf) return rows.map((r) => r.id);
-  const taken = new Map<string, number>();
-  const ids: string[] = [];
-  for (const row of rows) {
-    const n = taken.get(row.webhook_id) ?? 0;
-    if (n >= capacityOf(row.webhook_id)) continue;
-    taken.set(row.webhook_id, n + 1);
-    ids.push(row.id);
-  }
-  return ids;
-}
-
-async function loadClaimed(db: Knex, claimId: string, expired: ReadonlySet<string>): Promise<ClaimedDelivery[]> {
+async function loadClaimed(
+  db: Knex,
+  ids: readonly string[],
+  claimId: string,
+  leaseExpiresAt: number,
+  expired: ReadonlySet<string>,
+): Promise<ClaimedDelivery[]> {
   const rows = (await db('deliveries as d')
     .join('events as e', function joinEvent() {
       // A platform webhook's delivery names its event's tenant in event_tenant_id.
@@ -100,7 +92,9 @@ async function loadClaimed(db: Knex, claimId: string, expired: ReadonlySet<strin
     .leftJoin('webhooks as w', function joinWebhook() {
       this.on('w.id', '=', 'd.webhook_id').andOn('w.tenant_id', '=', 'd.tenant_id');
     })
-    .where('d.claim_id', claimId)
+    // By primary key: claim_id has no index (a lookup by it alone scans the whole outbox).
+    .whereIn('d.id', ids)
+    .andWhere('d.claim_id', claimId)
     .select(
       'd.id',
       'd.tenant_id',
@@ -125,6 +119,7 @@ async function loadClaimed(db: Knex, claimId: string, expired: ReadonlySet<strin
     attemptCount: Number(row.attempt_count),
     payload: row.payload as string,
     traceContext: (row.trace_context as string | null | undefined) ?? null,
+    leaseExpiresAt,
     leaseExpired: expired.has(row.id as string),
     webhook:
       row.url === null || row.url === undefined

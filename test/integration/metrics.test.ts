@@ -119,7 +119,8 @@ forEachDatabase('metrics on /metrics', (database) => {
 
   it('shows the queue waiting: depth by state and the ages of the oldest deliveries', async function () {
     this.timeout(30_000);
-    // One delivery slot, held by a receiver that does not answer: the other deliveries stay due.
+    // One delivery slot, held by a receiver that does not answer; the worker claims one more
+    // ahead of need (twice its slots), so the third delivery stays due.
     sidecar = await startSidecar(await database.create(), {
       WEBHOOKS_QUEUE_METRICS_INTERVAL_MS: '100',
       WEBHOOKS_DELIVERY_CONCURRENCY: '1',
@@ -130,16 +131,17 @@ forEachDatabase('metrics on /metrics', (database) => {
       await sidecar.ingest.publishEvents({ events: ['q-1', 'q-2', 'q-3'].map((id) => event(id, 'user.login')) });
       await waitUntil(() => holding.heldCount === 1, 'the one slot taken');
       const now = Date.now();
-      // The two waiting deliveries fell due a minute ago and were created two minutes ago.
-      await sidecar.app.db('deliveries').whereNull('claim_id').update({ next_attempt_at: now - 60_000, created_at: now - 120_000 });
+      // The unclaimed delivery fell due a minute ago and was created two minutes ago.
+      const unclaimed = await sidecar.app.db('deliveries').whereNull('claim_id').update({ next_attempt_at: now - 60_000, created_at: now - 120_000 });
+      expect(unclaimed, 'one sending, one claimed ahead, one left').to.equal(1);
 
       let scrape: Scrape | undefined;
       await waitUntil(async () => {
         scrape = await Scrape.of(sidecar!.app.metricsPort);
         return scrape.value('webhooks_queue_oldest_due_age_seconds') >= 60;
       }, 'the gauges to show the waiting deliveries');
-      expect(scrape!.value('webhooks_queue_depth', { state: 'due' })).to.equal(2);
-      expect(scrape!.value('webhooks_queue_depth', { state: 'scheduled' }), 'the one in flight, under its lease').to.equal(1);
+      expect(scrape!.value('webhooks_queue_depth', { state: 'due' })).to.equal(1);
+      expect(scrape!.value('webhooks_queue_depth', { state: 'scheduled' }), 'the two claimed, under their leases').to.equal(2);
       expect(scrape!.value('webhooks_queue_depth', { state: 'paused' })).to.equal(0);
       expect(scrape!.value('webhooks_queue_oldest_due_age_seconds')).to.be.within(60, 70);
       expect(scrape!.value('webhooks_queue_oldest_pending_age_seconds')).to.be.within(120, 130);
