@@ -64,21 +64,25 @@ async function writeAttempts(
   });
 }
 
-/** Counters per webhook, then endpoint health for webhooks whose batch ended failing. */
+/** Counters of every webhook in the batch, then endpoint health for webhooks whose batch ended failing. */
 async function countAndJudge(trx: Knex, attempts: readonly AttemptRecord[], health: HealthPolicy): Promise<Map<string, string>> {
   const byWebhook = new Map<string, AttemptRecord[]>();
-  for (const a of attempts) byWebhook.set(a.claimed.webhookId, [...(byWebhook.get(a.claimed.webhookId) ?? []), a]);
-  const disabled = new Map<string, string>();
-  // Counter rows are locked in webhook id order in every batch of every replica, so two batches
-  // never wait on each other's rows in a cycle.
-  for (const [webhookId, list] of [...byWebhook].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const tenantId = list[0]!.claimed.tenantId;
-    await countAttempts(
-      trx,
-      tenantId,
+  for (const a of attempts) {
+    const list = byWebhook.get(a.claimed.webhookId);
+    if (list) list.push(a);
+    else byWebhook.set(a.claimed.webhookId, [a]);
+  }
+  await countAttempts(
+    trx,
+    [...byWebhook].map(([webhookId, list]) => ({
+      tenantId: list[0]!.claimed.tenantId,
       webhookId,
-      list.map((a) => ({ success: a.outcome.status === 'succeeded', finished: finishedAs(a.outcome), at: a.at })),
-    );
+      tallies: list.map((a) => ({ success: a.outcome.status === 'succeeded', finished: finishedAs(a.outcome), at: a.at })),
+    })),
+  );
+  const disabled = new Map<string, string>();
+  for (const [webhookId, list] of byWebhook) {
+    const tenantId = list[0]!.claimed.tenantId;
     const last = list[list.length - 1]!;
     const gone = list.find((a) => a.result.statusCode === 410);
     if (!gone && last.outcome.status === 'succeeded') continue;
@@ -177,11 +181,15 @@ export async function abandon(db: Knex, claimed: ClaimedDelivery, reason: string
     .update({ status: 'failed', claim_id: null, next_attempt_at: null, last_error: reason, completed_at: now, updated_at: now });
 }
 
-/** Gives claimed deliveries back, due now: a stopping worker's in-flight work for another. */
+/** Gives claimed deliveries back, due now: a stopping worker's unsent work, for another. */
 export async function releaseClaims(db: Knex, claims: ReadonlyArray<{ id: string; claimId: string }>, now: number): Promise<void> {
-  for (const { id, claimId } of claims) {
+  for (let i = 0; i < claims.length; i += 500) {
     await db('deliveries')
-      .where({ id, claim_id: claimId, status: 'pending' })
+      .whereIn(
+        ['id', 'claim_id'],
+        claims.slice(i, i + 500).map((c) => [c.id, c.claimId]),
+      )
+      .andWhere('status', 'pending')
       .update({ claim_id: null, next_attempt_at: now, updated_at: now });
   }
 }

@@ -3,6 +3,7 @@
  * row instead of scanning history, and the failure streak that endpoint health is judged on.
  */
 import type { Knex } from 'knex';
+import { isMysql } from '../db/connect';
 
 export const HOUR_MS = 3600 * 1000;
 
@@ -18,50 +19,97 @@ export interface Streak {
   readonly failingSince: number | null;
 }
 
+/** One webhook's attempts of a batch, in the order they happened. */
+export interface WebhookTallies {
+  readonly tenantId: string;
+  readonly webhookId: string;
+  readonly tallies: readonly AttemptTally[];
+}
+
+type Value = string | number | null;
+
 /**
- * Counts a webhook's attempts of one batch, in the order they happened, with one UPDATE and one
- * upsert per hour: a batch of 200 attempts to one endpoint takes that row's lock once, not 200
- * times (the lock every replica's attempts to that webhook queue on).
+ * Counts a batch's attempts, every webhook's at once, in one UPDATE of the counters rows and one
+ * multi-row upsert of the hourly rows: a batch of 200 attempts to one endpoint takes that row's
+ * lock once, not 200 times (the lock every replica's attempts to that webhook queue on). The
+ * UPDATE walks the primary key, so every batch of every replica locks counters rows in the same
+ * (webhook id) order and two batches never wait on each other in a cycle.
  */
-export async function countAttempts(
-  db: Knex,
-  tenantId: string,
-  webhookId: string,
-  tallies: readonly AttemptTally[],
-): Promise<void> {
-  if (tallies.length === 0) return;
-  const lastSuccess = tallies.map((t) => t.success).lastIndexOf(true);
-  const trailing = tallies.slice(lastSuccess + 1); // failures after the last success
-  const successes = tallies.filter((t) => t.success);
-  const failures = tallies.filter((t) => !t.success);
-  const streak =
-    lastSuccess === -1
-      ? {
-          consecutive_failures: db.raw('consecutive_failures + ?', [trailing.length]),
-          failing_since: db.raw('COALESCE(failing_since, ?)', [trailing[0]!.at]),
-        }
-      : { consecutive_failures: trailing.length, failing_since: trailing[0]?.at ?? null };
-  await db('webhook_stats')
-    .where({ webhook_id: webhookId, tenant_id: tenantId })
-    .update({
-      attempts: db.raw('attempts + ?', [tallies.length]),
-      attempts_succeeded: db.raw('attempts_succeeded + ?', [successes.length]),
-      deliveries_succeeded: db.raw('deliveries_succeeded + ?', [tallies.filter((t) => t.finished === 'succeeded').length]),
-      deliveries_failed: db.raw('deliveries_failed + ?', [tallies.filter((t) => t.finished === 'failed').length]),
-      ...streak,
-      ...(successes.length > 0 ? { last_success_at: Math.max(...successes.map((t) => t.at)) } : {}),
-      ...(failures.length > 0 ? { last_failure_at: Math.max(...failures.map((t) => t.at)) } : {}),
+export async function countAttempts(db: Knex, batch: readonly WebhookTallies[]): Promise<void> {
+  const webhooks = batch.filter((w) => w.tallies.length > 0);
+  if (webhooks.length === 0) return;
+  // CASE webhook_id WHEN ? THEN <sql> ... END, with <sql> per webhook.
+  const perWebhook = (of: (w: WebhookTallies) => { sql: string; bindings: Value[] }): Knex.Raw => {
+    const parts: string[] = [];
+    const bindings: Value[] = [];
+    for (const w of webhooks) {
+      const { sql, bindings: b } = of(w);
+      parts.push(`WHEN ? THEN ${sql}`);
+      bindings.push(w.webhookId, ...b);
+    }
+    return db.raw(`CASE webhook_id ${parts.join(' ')} END`, bindings);
+  };
+  const add = (column: string, count: (t: readonly AttemptTally[]) => number): Knex.Raw =>
+    perWebhook((w) => ({ sql: `${column} + ?`, bindings: [count(w.tallies)] }));
+  const latest = (column: string, success: boolean): Knex.Raw =>
+    perWebhook((w) => {
+      const at = w.tallies.filter((t) => t.success === success).map((t) => t.at);
+      return at.length === 0 ? { sql: column, bindings: [] } : { sql: '?', bindings: [Math.max(...at)] };
     });
-  for (const [hourStart, inHour] of byHour(tallies)) {
-    const ok = inHour.filter((t) => t.success).length;
-    await db('webhook_stats_hourly')
-      .insert({ webhook_id: webhookId, tenant_id: tenantId, hour_start: hourStart, attempts: inHour.length, successes: ok })
-      .onConflict(['webhook_id', 'hour_start'])
-      .merge({
-        attempts: db.raw('?? + ?', ['webhook_stats_hourly.attempts', inHour.length]),
-        successes: db.raw('?? + ?', ['webhook_stats_hourly.successes', ok]),
-      });
-  }
+  const streaks = new Map(webhooks.map((w) => [w.webhookId, streakAfter(w.tallies)]));
+  await db('webhook_stats')
+    .whereIn(
+      ['webhook_id', 'tenant_id'],
+      webhooks.map((w) => [w.webhookId, w.tenantId]),
+    )
+    .update({
+      attempts: add('attempts', (t) => t.length),
+      attempts_succeeded: add('attempts_succeeded', (t) => t.filter((x) => x.success).length),
+      deliveries_succeeded: add('deliveries_succeeded', (t) => t.filter((x) => x.finished === 'succeeded').length),
+      deliveries_failed: add('deliveries_failed', (t) => t.filter((x) => x.finished === 'failed').length),
+      consecutive_failures: perWebhook((w) => {
+        const streak = streaks.get(w.webhookId)!;
+        return streak.continues
+          ? { sql: 'consecutive_failures + ?', bindings: [streak.failures] }
+          : { sql: '?', bindings: [streak.failures] };
+      }),
+      failing_since: perWebhook((w) => {
+        const streak = streaks.get(w.webhookId)!;
+        return streak.continues
+          ? { sql: 'COALESCE(failing_since, ?)', bindings: [streak.since] }
+          : { sql: '?', bindings: [streak.since] };
+      }),
+      last_success_at: latest('last_success_at', true),
+      last_failure_at: latest('last_failure_at', false),
+    });
+  const hourly = webhooks.flatMap((w) =>
+    [...byHour(w.tallies)].map(([hourStart, inHour]) => ({
+      webhook_id: w.webhookId,
+      tenant_id: w.tenantId,
+      hour_start: hourStart,
+      attempts: inHour.length,
+      successes: inHour.filter((t) => t.success).length,
+    })),
+  );
+  // The inserted row's value: VALUES(col) on MySQL, excluded.col on SQLite.
+  const inserted = (column: string): string => (isMysql(db) ? `VALUES(${column})` : `excluded.${column}`);
+  await db('webhook_stats_hourly')
+    .insert(hourly)
+    .onConflict(['webhook_id', 'hour_start'])
+    .merge({
+      attempts: db.raw(`webhook_stats_hourly.attempts + ${inserted('attempts')}`),
+      successes: db.raw(`webhook_stats_hourly.successes + ${inserted('successes')}`),
+    });
+}
+
+/**
+ * The failure streak after these attempts: the failures after the last success, added to the
+ * streak so far when there was no success in the batch (`continues`), or starting a new one.
+ */
+function streakAfter(tallies: readonly AttemptTally[]): { continues: boolean; failures: number; since: number | null } {
+  const lastSuccess = tallies.map((t) => t.success).lastIndexOf(true);
+  const trailing = tallies.slice(lastSuccess + 1);
+  return { continues: lastSuccess === -1, failures: trailing.length, since: trailing[0]?.at ?? null };
 }
 
 function byHour(tallies: readonly AttemptTally[]): Map<number, AttemptTally[]> {
