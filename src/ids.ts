@@ -4,8 +4,9 @@
  * examples do, since they are the webhook-id header.
  */
 import { monotonicFactory } from 'ulid';
+import { randomFraction } from './random-pool';
 
-const next = monotonicFactory();
+const next = monotonicFactory(randomFraction);
 
 export const newWebhookId = (): string => `wh_${next()}`;
 export const newDeliveryId = (): string => `msg_${next()}`;

@@ -6,13 +6,36 @@ import { decodeSecret, sign } from '../security/signing';
 
 export const USER_AGENT = 'webhooks-sidecar/0.1 (+https://www.standardwebhooks.com)';
 
+/** Opened signing keys kept, at most (the busiest webhooks' keys, in memory only). */
+const OPENED_KEYS = 1_024;
+
+/**
+ * Signing keys by sealed secret and row: opening one (parse, AES-GCM) for every attempt cost
+ * more CPU than the HMAC itself. A rotation seals a new secret, so a kept key never goes stale;
+ * the key stays in this process's memory, where the signing needs it anyway.
+ */
+const opened = new WeakMap<SecretBox, Map<string, Buffer>>();
+
+function signingKey(secrets: SecretBox, sealed: string, context: string): Buffer {
+  let keys = opened.get(secrets);
+  if (!keys) opened.set(secrets, (keys = new Map()));
+  const id = `${context}\u0000${sealed}`;
+  let key = keys.get(id);
+  if (key === undefined) {
+    key = decodeSecret(secrets.open(sealed, context));
+    if (keys.size >= OPENED_KEYS) keys.delete(keys.keys().next().value!); // the oldest
+    keys.set(id, key);
+  }
+  return key;
+}
+
 export function signedHeaders(delivery: ClaimedDelivery, secrets: SecretBox, now: number): Record<string, string> {
   const webhook = delivery.webhook!;
   const context = secretContext(delivery.tenantId, delivery.webhookId);
-  const keys = [decodeSecret(secrets.open(webhook.secretSealed, context))];
+  const keys = [signingKey(secrets, webhook.secretSealed, context)];
   // After a rotation the previous secret signs beside the new one until its overlap ends.
   if (webhook.previousSecretSealed !== null && (webhook.previousSecretExpiresAt ?? 0) > now) {
-    keys.push(decodeSecret(secrets.open(webhook.previousSecretSealed, context)));
+    keys.push(signingKey(secrets, webhook.previousSecretSealed, context));
   }
   const timestamp = Math.floor(now / 1000);
   return {

@@ -6,7 +6,7 @@
  * The W3C propagator is used directly rather than the global one: the stored column and the
  * receiver header are W3C by contract, whatever OTEL_PROPAGATORS says.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytesPooled } from '../random-pool';
 import {
   context,
   defaultTextMapGetter,
@@ -45,7 +45,7 @@ export function spanContextOf(traceparent: string | null | undefined): SpanConte
 export function outgoingTraceHeaders(ctx: Context = context.active()): Record<string, string> {
   const active = trace.getSpanContext(ctx);
   if (active && isSpanContextValid(active)) return {};
-  return { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-00` };
+  return { traceparent: `00-${randomBytesPooled(16).toString('hex')}-${randomBytesPooled(8).toString('hex')}-00` };
 }
 
 /** pino mixin (called with pino's own arguments): the ids of the active span, if any. */
