@@ -94,7 +94,13 @@ export async function startApp(
   const streams = new OpenStreams();
   const handlerDeps = { auth: new Authenticator(config.tokens), logger };
   const ingestor = new Ingestor({
-    committer: new GroupCommitter(db, GROUP_COMMIT_MAX_EVENTS, config.db.kind === 'mysql' ? GROUP_COMMITS_IN_FLIGHT : 1),
+    committer: new GroupCommitter(
+      db,
+      GROUP_COMMIT_MAX_EVENTS,
+      config.db.kind === 'mysql' ? GROUP_COMMITS_IN_FLIGHT : 1,
+      Date.now,
+      (now) => worker.openHandoff(now),
+    ),
     rules: { catalog, maxEventBytes: config.maxEventBytes },
     onCommitted: wakeWorker,
     telemetry: telemetry.ingest,

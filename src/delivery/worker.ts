@@ -12,6 +12,8 @@
  * retries that fell due and leases that other replicas left behind).
  */
 import { setMaxListeners } from 'node:events';
+import type { Handoff } from '../ingest/event-store';
+import { newClaimId } from '../ids';
 import { claimDue, type ClaimedDelivery } from '../outbox/claim';
 import { releaseClaims } from '../outbox/record';
 import { describeError } from '../telemetry/describe-error';
@@ -61,7 +63,7 @@ export class DeliveryWorker {
   private readonly recording = new Set<Promise<void>>();
   /** Claim transactions under way. */
   private readonly claims = new Set<Promise<void>>();
-  /** Places asked for by the claims under way. */
+  /** Places asked for by the claims under way, and reserved by ingest handoffs not committed yet. */
   private claimingRoom = 0;
   /** Per webhook: POSTs under way (the endpoint's concurrency). */
   private readonly sendingPer = new Map<string, number>();
@@ -124,6 +126,51 @@ export class DeliveryWorker {
       await this.giveBack(cut);
     }
     await Promise.allSettled([...this.recording]);
+  }
+
+  /**
+   * Places for deliveries being written by ingest (src/ingest/event-store.ts): those it takes
+   * are written claimed and come here after the commit, skipping a claim transaction and its
+   * wait. Undefined while stopped; a handoff takes nothing once the worker is full.
+   */
+  openHandoff(now: number): Handoff | undefined {
+    if (!this.running) return undefined;
+    const cap = this.options.maxInFlightPerWebhook * CLAIM_AHEAD;
+    const reserved = new Map<string, number>();
+    let places = 0;
+    const release = (): void => {
+      for (const [webhookId, n] of reserved) bump(this.heldPer, webhookId, -n);
+      reserved.clear();
+      this.claimingRoom -= places;
+      places = 0;
+    };
+    return {
+      claimId: newClaimId(),
+      leaseExpiresAt: now + leaseMsFor(this.options.requestTimeoutMs),
+      take: (webhookId) => {
+        if (!this.running || this.held >= this.options.concurrency * CLAIM_AHEAD || (this.heldPer.get(webhookId) ?? 0) >= cap) return false;
+        bump(this.heldPer, webhookId, 1);
+        bump(reserved, webhookId, 1);
+        this.claimingRoom += 1;
+        places += 1;
+        return true;
+      },
+      release,
+      deliver: (claimed) => {
+        // Each delivery keeps the place reserved for it; the rest are given back.
+        for (const delivery of claimed) bump(reserved, delivery.webhookId, -1);
+        this.claimingRoom -= claimed.length;
+        places -= claimed.length;
+        release();
+        if (!this.running) {
+          for (const delivery of claimed) bump(this.heldPer, delivery.webhookId, -1);
+          void this.giveBack(claimed);
+          return;
+        }
+        this.ready.push(...claimed);
+        this.pump();
+      },
+    };
   }
 
   private async giveBack(claims: readonly ClaimedDelivery[]): Promise<void> {

@@ -5,8 +5,25 @@
 import type { Knex } from 'knex';
 import { isUniqueViolation } from '../db/connect';
 import { newDeliveryId } from '../ids';
-import { loadSubscriptions, subscribes } from './subscriptions';
+import type { ClaimedDelivery } from '../outbox/claim';
+import { loadSubscriptions, subscribes, type Subscription } from './subscriptions';
 import type { ValidEvent } from './validate-event';
+
+/**
+ * Places in the local delivery worker for deliveries as they are written: a delivery taken is
+ * written already claimed (under `claimId`, leased until `leaseExpiresAt`) and goes to the worker
+ * after the commit, without a claim transaction of its own. Others are written due, for a claim.
+ */
+export interface Handoff {
+  readonly claimId: string;
+  readonly leaseExpiresAt: number;
+  /** Reserves a place for one delivery to this webhook; false leaves it to a claim. */
+  take(webhookId: string): boolean;
+  /** Gives back every place reserved so far (the transaction was rolled back). */
+  release(): void;
+  /** After the commit: the deliveries written claimed, for the worker; unused places are given back. */
+  deliver(claimed: readonly ClaimedDelivery[]): void;
+}
 
 export interface StoredEvent {
   readonly eventId: string;
@@ -22,14 +39,26 @@ export async function storeEvents(
   db: Knex,
   events: readonly ValidEvent[],
   now: number,
+  handoff?: Handoff,
 ): Promise<StoredEvent[]> {
+  const claimed: ClaimedDelivery[] = [];
   try {
-    return await db.transaction((trx) => writeEvents(trx, events, now));
+    let stored: StoredEvent[];
+    try {
+      stored = await db.transaction((trx) => writeEvents(trx, events, now, handoff, claimed));
+    } catch (err) {
+      // Another call committed one of these ids between our read and our insert: run again,
+      // and this time the read finds it.
+      if (!isUniqueViolation(err)) throw err;
+      handoff?.release();
+      claimed.length = 0;
+      stored = await db.transaction((trx) => writeEvents(trx, events, now, handoff, claimed));
+    }
+    handoff?.deliver(claimed);
+    return stored;
   } catch (err) {
-    // Another call committed one of these ids between our read and our insert: run again,
-    // and this time the read finds it.
-    if (!isUniqueViolation(err)) throw err;
-    return db.transaction((trx) => writeEvents(trx, events, now));
+    handoff?.release();
+    throw err;
   }
 }
 
@@ -37,6 +66,8 @@ async function writeEvents(
   trx: Knex.Transaction,
   events: readonly ValidEvent[],
   now: number,
+  handoff: Handoff | undefined,
+  claimed: ClaimedDelivery[],
 ): Promise<StoredEvent[]> {
   const known = await findStored(trx, events);
   const fresh = events.filter((e) => !known.has(keyOf(e)));
@@ -50,12 +81,42 @@ async function writeEvents(
     const targets = (subscriptions.get(event.tenantId) ?? []).filter((s) => subscribes(s, event));
     known.set(key, targets.length); // a repeat later in the same batch is a duplicate
     eventRows.push(eventRow(event, targets.length, now));
-    for (const sub of targets) deliveryRows.push(deliveryRow(event, sub.id, now, sub.enabled, sub.tenantId));
+    for (const sub of targets) {
+      const row = deliveryRow(event, sub.id, now, sub.enabled, sub.tenantId);
+      if (sub.enabled && handoff?.take(sub.id)) {
+        row.claim_id = handoff.claimId;
+        row.next_attempt_at = handoff.leaseExpiresAt;
+        claimed.push(handedOff(event, sub, row.id as string, handoff));
+      }
+      deliveryRows.push(row);
+    }
     return { eventId: event.id, duplicate: false, deliveryCount: targets.length };
   });
   await insertChunks(trx, 'events', eventRows, EVENT_CHUNK);
   await insertChunks(trx, 'deliveries', deliveryRows, DELIVERY_CHUNK);
   return results;
+}
+
+function handedOff(event: ValidEvent, sub: Subscription, id: string, handoff: Handoff): ClaimedDelivery {
+  return {
+    id,
+    claimId: handoff.claimId,
+    tenantId: sub.tenantId,
+    webhookId: sub.id,
+    eventId: event.id,
+    eventType: event.type,
+    attemptCount: 0,
+    payload: event.payload,
+    traceContext: event.traceContext ?? null,
+    leaseExpiresAt: handoff.leaseExpiresAt,
+    leaseExpired: false,
+    webhook: {
+      url: sub.url,
+      secretSealed: sub.secretSealed,
+      previousSecretSealed: sub.previousSecretSealed,
+      previousSecretExpiresAt: sub.previousSecretExpiresAt,
+    },
+  };
 }
 
 async function findStored(trx: Knex, events: readonly ValidEvent[]): Promise<Map<string, number>> {

@@ -4,7 +4,7 @@
  */
 import type { Knex } from 'knex';
 import { Batcher } from '../db/batcher';
-import { storeEvents, type StoredEvent } from './event-store';
+import { storeEvents, type Handoff, type StoredEvent } from './event-store';
 import type { ValidEvent } from './validate-event';
 
 export class GroupCommitter {
@@ -14,10 +14,18 @@ export class GroupCommitter {
    * At most maxBatchEvents events per transaction (one larger call still goes in one), and up to
    * maxInFlight transactions at once (1 on SQLite, whose one connection writes one at a time).
    */
-  constructor(db: Knex, maxBatchEvents: number, maxInFlight: number, clock: () => number = Date.now) {
+  constructor(
+    db: Knex,
+    maxBatchEvents: number,
+    maxInFlight: number,
+    clock: () => number = Date.now,
+    /** Places in the local delivery worker for this batch's deliveries, if it has any. */
+    handoff: (now: number) => Handoff | undefined = () => undefined,
+  ) {
     this.batcher = new Batcher(
       async (calls) => {
-        const stored = await storeEvents(db, calls.flat(), clock());
+        const now = clock();
+        const stored = await storeEvents(db, calls.flat(), now, handoff(now));
         let offset = 0;
         return calls.map((events) => stored.slice(offset, (offset += events.length)));
       },

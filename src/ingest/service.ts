@@ -17,7 +17,7 @@ import type { Ingestor, Outcome } from './ingestor';
 /** Largest PublishEvents batch. */
 export const MAX_BATCH = 1_000;
 /** Events of one stream being committed at once before the stream is paused (backpressure). */
-const STREAM_WINDOW = 64;
+const STREAM_WINDOW = 256;
 
 /**
  * The StreamEvents calls open in this process. The identity core keeps one open for good, so on

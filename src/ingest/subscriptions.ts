@@ -16,6 +16,11 @@ export interface Subscription {
   /** Null: every organization (and events without one). */
   readonly organizationIds: readonly string[] | null;
   readonly enabled: boolean;
+  /** What an attempt needs, so a delivery can go to the local worker as it is written. */
+  readonly url: string;
+  readonly secretSealed: string;
+  readonly previousSecretSealed: string | null;
+  readonly previousSecretExpiresAt: number | null;
 }
 
 /**
@@ -29,13 +34,27 @@ export async function loadSubscriptions(
   const byTenant = new Map<string, Subscription[]>();
   if (tenantIds.length === 0) return byTenant;
   const rows = (await db('webhooks')
-    .select('id', 'tenant_id', 'event_types', 'organization_ids', 'enabled')
+    .select(
+      'id',
+      'tenant_id',
+      'event_types',
+      'organization_ids',
+      'enabled',
+      'url',
+      'secret_sealed',
+      'previous_secret_sealed',
+      'previous_secret_expires_at',
+    )
     .whereIn('tenant_id', [...tenantIds, PLATFORM_SCOPE])) as Array<{
     id: string;
     tenant_id: string;
     event_types: string;
     organization_ids: string | null;
     enabled: number | boolean;
+    url: string;
+    secret_sealed: string;
+    previous_secret_sealed: string | null;
+    previous_secret_expires_at: number | string | null;
   }>;
   for (const row of rows) {
     const sub: Subscription = {
@@ -44,6 +63,10 @@ export async function loadSubscriptions(
       eventTypes: JSON.parse(row.event_types) as string[],
       organizationIds: row.organization_ids === null ? null : (JSON.parse(row.organization_ids) as string[]),
       enabled: Boolean(row.enabled),
+      url: row.url,
+      secretSealed: row.secret_sealed,
+      previousSecretSealed: row.previous_secret_sealed,
+      previousSecretExpiresAt: row.previous_secret_expires_at === null ? null : Number(row.previous_secret_expires_at),
     };
     const list = byTenant.get(sub.tenantId) ?? [];
     list.push(sub);

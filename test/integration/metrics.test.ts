@@ -82,7 +82,12 @@ forEachDatabase('metrics on /metrics', (database) => {
     let scrape = await Scrape.of(sidecar.app.metricsPort);
     await waitUntil(async () => {
       scrape = await Scrape.of(sidecar!.app.metricsPort);
-      return scrape.value('webhooks_queue_depth', { state: 'paused' }) === 1 && scrape.value('webhooks_queue_depth', { state: 'due' }) === 0;
+      // A sample taken while the expired delivery was claimed still shows it scheduled.
+      return (
+        scrape.value('webhooks_queue_depth', { state: 'paused' }) === 1 &&
+        scrape.value('webhooks_queue_depth', { state: 'due' }) === 0 &&
+        scrape.value('webhooks_queue_depth', { state: 'scheduled' }) === 0
+      );
     }, 'the queue gauges to catch up');
     const webhook = (kind: string) => ({ tenant_id: TENANT, webhook_id: ids[kind]! });
 
