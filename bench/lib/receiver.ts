@@ -5,8 +5,9 @@ import type { AddressInfo } from 'node:net';
 export class BenchReceiver {
   received = 0;
   readonly byPath = new Map<string, number>();
-  /** ms from the event's sent_at to its receipt, for events that carry it. */
+  /** ms from the event's sent_at to its receipt, for events that carry it (on paths `timed` accepts). */
   readonly latencies: number[] = [];
+  timed: (path: string) => boolean = () => true;
   private readonly server: http.Server;
 
   private constructor(private readonly mode: 'ok' | 'hang') {
@@ -19,7 +20,7 @@ export class BenchReceiver {
         this.byPath.set(req.url ?? '', (this.byPath.get(req.url ?? '') ?? 0) + 1);
         const body = Buffer.concat(chunks).toString('utf8');
         const sentAt = /"sent_at":(\d+)/.exec(body);
-        if (sentAt) this.latencies.push(Date.now() - Number(sentAt[1]));
+        if (sentAt && this.timed(req.url ?? '')) this.latencies.push(Date.now() - Number(sentAt[1]));
         res.writeHead(200).end();
       });
     });
