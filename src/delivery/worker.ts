@@ -3,6 +3,8 @@
  *
  * - **claim**: due deliveries are claimed under a lease (src/outbox/claim.ts) into a local queue
  *   ahead of need, up to twice the slots, so a free slot never waits for a claim transaction;
+ *   ingest hands over the deliveries it writes while there is room (openHandoff), already
+ *   claimed, so a live event skips the claim altogether;
  * - **send**: up to `concurrency` POSTs at once, at most maxInFlightPerWebhook per webhook, taken
  *   from the queue in claim order, skipping webhooks at their cap;
  * - **record**: a slot is free as soon as its POST ends; the attempt's result is written by the
@@ -19,6 +21,7 @@ import { releaseClaims } from '../outbox/record';
 import { describeError } from '../telemetry/describe-error';
 import { deliverOnce, type DeliverDeps, type RetryPolicy } from './deliver';
 import type { HealthPolicy } from './endpoint-health';
+import { bump, Places, type Reservation } from './places';
 
 export interface WorkerOptions extends RetryPolicy, HealthPolicy {
   readonly concurrency: number;
@@ -63,12 +66,14 @@ export class DeliveryWorker {
   private readonly recording = new Set<Promise<void>>();
   /** Claim transactions under way. */
   private readonly claims = new Set<Promise<void>>();
-  /** Places asked for by the claims under way, and reserved by ingest handoffs not committed yet. */
+  /** Places asked for by the claims under way. */
   private claimingRoom = 0;
+  /** Ingest handoffs under way, with the places they reserved. */
+  private readonly handoffs = new Set<Reservation>();
   /** Per webhook: POSTs under way (the endpoint's concurrency). */
   private readonly sendingPer = new Map<string, number>();
   /** Per webhook: deliveries claimed (or being claimed) here and not sent out yet. */
-  private readonly heldPer = new Map<string, number>();
+  private readonly places: Places;
   private pumping = false;
   private pumpAgain = false;
   private readonly stopping = new AbortController();
@@ -86,6 +91,7 @@ export class DeliveryWorker {
   ) {
     // Every attempt in flight listens for the shutdown cut: `concurrency` listeners is expected.
     setMaxListeners(options.concurrency + 10, this.stopping.signal);
+    this.places = new Places(options.maxInFlightPerWebhook * CLAIM_AHEAD);
   }
 
   start(): void {
@@ -135,35 +141,24 @@ export class DeliveryWorker {
    */
   openHandoff(now: number): Handoff | undefined {
     if (!this.running) return undefined;
-    const cap = this.options.maxInFlightPerWebhook * CLAIM_AHEAD;
-    const reserved = new Map<string, number>();
-    let places = 0;
-    const release = (): void => {
-      for (const [webhookId, n] of reserved) bump(this.heldPer, webhookId, -n);
-      reserved.clear();
-      this.claimingRoom -= places;
-      places = 0;
-    };
+    const places = this.places.reserve(() => this.running && this.held < this.options.concurrency * CLAIM_AHEAD);
     return {
       claimId: newClaimId(),
       leaseExpiresAt: now + leaseMsFor(this.options.requestTimeoutMs),
       take: (webhookId) => {
-        if (!this.running || this.held >= this.options.concurrency * CLAIM_AHEAD || (this.heldPer.get(webhookId) ?? 0) >= cap) return false;
-        bump(this.heldPer, webhookId, 1);
-        bump(reserved, webhookId, 1);
-        this.claimingRoom += 1;
-        places += 1;
+        if (!places.take(webhookId)) return false;
+        this.handoffs.add(places); // counted in `held` until kept or given back
         return true;
       },
-      release,
+      release: () => {
+        places.release();
+        this.handoffs.delete(places);
+      },
       deliver: (claimed) => {
-        // Each delivery keeps the place reserved for it; the rest are given back.
-        for (const delivery of claimed) bump(reserved, delivery.webhookId, -1);
-        this.claimingRoom -= claimed.length;
-        places -= claimed.length;
-        release();
+        places.keep(claimed);
+        this.handoffs.delete(places);
         if (!this.running) {
-          for (const delivery of claimed) bump(this.heldPer, delivery.webhookId, -1);
+          for (const delivery of claimed) this.places.add(delivery.webhookId, -1);
           void this.giveBack(claimed);
           return;
         }
@@ -180,9 +175,11 @@ export class DeliveryWorker {
     );
   }
 
-  /** Places taken: queued, sending, and asked for by the claims under way. */
+  /** Places taken: queued, sending, asked for by the claims under way, reserved by handoffs. */
   private get held(): number {
-    return this.ready.length + this.sending.size + this.claimingRoom;
+    let reserved = 0;
+    for (const handoff of this.handoffs) reserved += handoff.size;
+    return this.ready.length + this.sending.size + this.claimingRoom + reserved;
   }
 
   /**
@@ -219,25 +216,17 @@ export class DeliveryWorker {
    * places of rows that did not end up claimed are given back.
    */
   private startClaim(room: number): void {
-    const cap = this.options.maxInFlightPerWebhook * CLAIM_AHEAD;
-    const saturated = [...this.heldPer].filter(([, n]) => n >= cap).map(([id]) => id);
-    const reserved = new Map<string, number>();
-    const take = (webhookId: string): boolean => {
-      if ((this.heldPer.get(webhookId) ?? 0) >= cap) return false;
-      bump(this.heldPer, webhookId, 1);
-      bump(reserved, webhookId, 1);
-      return true;
-    };
+    const places = this.places.reserve();
     this.claimingRoom += room;
     const leaseMs = leaseMsFor(this.options.requestTimeoutMs);
-    const claim = claimDue(this.deps.db, { limit: room, leaseMs, now: Date.now(), saturated, take })
+    const saturated = this.places.full();
+    const claim = claimDue(this.deps.db, { limit: room, leaseMs, now: Date.now(), saturated, take: (webhookId) => places.take(webhookId) })
       .catch((err: unknown) => {
         this.deps.logger.warn({ error: describeError(err) }, 'claiming deliveries failed; will retry');
         return [] as ClaimedDelivery[];
       })
       .then((claimed) => {
-        for (const delivery of claimed) bump(reserved, delivery.webhookId, -1);
-        for (const [webhookId, n] of reserved) bump(this.heldPer, webhookId, -n);
+        places.keep(claimed);
         this.claimingRoom -= room;
         this.claims.delete(claim);
         this.ready.push(...claimed);
@@ -292,7 +281,7 @@ export class DeliveryWorker {
     if (late.length === 0) return;
     // Its lease could run out before its attempt ended: give it back rather than risk two
     // workers sending it at once.
-    for (const delivery of late) bump(this.heldPer, delivery.webhookId, -1);
+    for (const delivery of late) this.places.add(delivery.webhookId, -1);
     void releaseClaims(this.deps.db, late, Date.now()).catch((err: unknown) =>
       this.deps.logger.warn({ error: describeError(err) }, 'releasing leases failed; they expire on their own'),
     );
@@ -312,7 +301,7 @@ export class DeliveryWorker {
       sent = true;
       this.sending.delete(delivery.id);
       bump(this.sendingPer, delivery.webhookId, -1);
-      bump(this.heldPer, delivery.webhookId, -1);
+      this.places.add(delivery.webhookId, -1);
       this.pump();
       this.wakeUp?.(); // there is room to claim
     };
@@ -354,10 +343,4 @@ export class DeliveryWorker {
       };
     });
   }
-}
-
-function bump(counts: Map<string, number>, key: string, by: number): void {
-  const n = (counts.get(key) ?? 0) + by;
-  if (n <= 0) counts.delete(key);
-  else counts.set(key, n);
 }
