@@ -15,6 +15,7 @@ import { summarize } from '../lib/stats';
 import { renderPayload } from '../../src/ingest/validate-event';
 
 const WEBHOOKS = 3;
+const WARM_UP_SAMPLES = 60;
 
 export async function backlogScenario(o: BenchOptions): Promise<Row[]> {
   const receivers = await Promise.all(Array.from({ length: WEBHOOKS }, () => BenchReceiver.start()));
@@ -44,11 +45,25 @@ export async function backlogScenario(o: BenchOptions): Promise<Row[]> {
     const drainSeconds = (Date.now() - start) / 1000;
     await sidecar.stop();
     const spread = rss.length > 0 ? Math.max(...rss) - Math.min(...rss) : NaN;
+    // The first minute holds the start-up growth (V8 sizing its heap to the work); after it,
+    // whether memory stays flat is what tells a leak from a warm-up.
+    const settled = rss.slice(WARM_UP_SAMPLES);
+    // A trend shows as a difference between the settled run's first and last minute (GC makes
+    // each sample swing; the means of a minute do not).
+    const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const trend =
+      settled.length >= 2 * WARM_UP_SAMPLES
+        ? `; mean ${mean(settled.slice(0, WARM_UP_SAMPLES)).toFixed(0)} MB in its first minute, ${mean(settled.slice(-WARM_UP_SAMPLES)).toFixed(0)} MB in its last`
+        : '';
+    const settledNote =
+      settled.length > 0
+        ? `; after the first ${WARM_UP_SAMPLES} s: ${Math.min(...settled).toFixed(0)}-${Math.max(...settled).toFixed(0)} MB over ${settled.length} samples${trend}`
+        : '';
     o.log(`backlog drained in ${drainSeconds.toFixed(1)} s; RSS ${Math.min(...rss).toFixed(0)}-${Math.max(...rss).toFixed(0)} MB`);
     return [
       { scenario: 'backlog', metric: `claim query (32 due rows, FOR UPDATE SKIP LOCKED) at ${o.backlog.toLocaleString('en-US')} pending: p50 / p99`, value: claim.p99, unit: 'ms p99', note: `p50 ${claim.p50.toFixed(2)}` },
       { scenario: 'backlog', metric: `drain of ${o.backlog.toLocaleString('en-US')} pending deliveries`, value: drainSeconds, unit: 's', note: `${(o.backlog / drainSeconds).toFixed(0)} deliveries/s` },
-      { scenario: 'backlog', metric: 'sidecar RSS while draining: max', value: rss.length ? Math.max(...rss) : NaN, unit: 'MB', note: `min ${rss.length ? Math.min(...rss).toFixed(0) : 'n/a'}, spread ${spread.toFixed(0)} MB over ${rss.length} samples` },
+      { scenario: 'backlog', metric: 'sidecar RSS while draining: max', value: rss.length ? Math.max(...rss) : NaN, unit: 'MB', note: `min ${rss.length ? Math.min(...rss).toFixed(0) : 'n/a'}, spread ${spread.toFixed(0)} MB over ${rss.length} samples${settledNote}` },
     ];
   } finally {
     await knex.destroy();

@@ -12,7 +12,7 @@ import { createDatabase, logFsyncs, serverKnex } from '../lib/database';
 import { closedLoop, openLoop } from '../lib/load';
 import type { BenchOptions, Row } from '../lib/report';
 import { summarize } from '../lib/stats';
-import { rawInsertCeiling } from './raw-insert';
+import { commitLatency, rawInsertCeiling } from './raw-insert';
 
 const CONCURRENCY = 32;
 const FANOUT = 3;
@@ -73,6 +73,8 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
     const raw = await rawInsertCeiling(o.mysqlUrl, seconds * 1000, FANOUT);
     rows.push({ scenario: 'ingest', metric: 'database ceiling: raw mysql2 multi-row inserts (100 events + 300 deliveries a commit)', value: raw, unit: 'events/s' });
     rows.push({ scenario: 'ingest', metric: 'PublishEvent at saturation vs the database ceiling', value: unary.rate, unit: 'events/s', baseline: { name: 'raw insert ceiling', value: raw } });
+    const floor = await commitLatency(o.mysqlUrl, o.quick ? 100 : 2_000);
+    rows.push({ scenario: 'ingest', metric: 'database commit floor: one-row transactions, one at a time: p50 / p99', value: floor.p99, unit: 'ms p99', note: `p50 ${floor.p50.toFixed(2)}` });
     rows.push({ scenario: 'ingest', metric: 'PublishEvents (16 in flight) vs the database ceiling', value: batchRates[1]!, unit: 'events/s', baseline: { name: 'raw insert ceiling', value: raw } });
   } finally {
     await server.destroy();

@@ -4,9 +4,11 @@
  * the best case for this MariaDB with full durability, no validation, no gRPC.
  */
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { createDatabase, serverKnex } from '../lib/database';
 import { closedLoop } from '../lib/load';
 import { benchEvent } from '../lib/calls';
+import { summarize } from '../lib/stats';
 
 export async function rawInsertCeiling(mysqlUrl: string, durationMs: number, fanout: number): Promise<number> {
   const db = await createDatabase(mysqlUrl);
@@ -27,6 +29,29 @@ export async function rawInsertCeiling(mysqlUrl: string, durationMs: number, fan
       });
     });
     return (run.calls * 100) / run.seconds;
+  } finally {
+    await knex.destroy();
+    await db.drop();
+  }
+}
+
+/**
+ * The floor under any acknowledged event's latency: one-row transactions, one at a time, with
+ * the same durability (each commit waits for its log flush). No sidecar can answer faster.
+ */
+export async function commitLatency(mysqlUrl: string, commits: number): Promise<{ p50: number; p99: number }> {
+  const db = await createDatabase(mysqlUrl);
+  const knex = serverKnex(mysqlUrl, db.name);
+  try {
+    await knex.raw('CREATE TABLE t (id BIGINT PRIMARY KEY, v VARCHAR(64))');
+    const times: number[] = [];
+    for (let i = 0; i < commits; i++) {
+      const t = performance.now();
+      await knex.transaction((trx) => trx('t').insert({ id: i, v: 'x' }));
+      times.push(performance.now() - t);
+    }
+    const s = summarize(times);
+    return { p50: s.p50, p99: s.p99 };
   } finally {
     await knex.destroy();
     await db.drop();
