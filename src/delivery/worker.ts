@@ -183,9 +183,9 @@ export class DeliveryWorker {
   }
 
   /**
-   * Claims wait until a quarter of the places are free, or nothing is held, or a few
-   * milliseconds have passed since the last claim: claiming one row each time one attempt ends
-   * would cost a claim transaction, and its commit, per delivery.
+   * Claims wait until there is room for a quarter of the slots (an eighth of the places), or
+   * nothing is held, or a few milliseconds have passed since the last claim: claiming one row
+   * each time one attempt ends would cost a claim transaction, and its commit, per delivery.
    */
   private mayClaim(): boolean {
     const room = this.options.concurrency * CLAIM_AHEAD - this.held;
