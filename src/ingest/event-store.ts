@@ -129,7 +129,8 @@ async function findStored(trx: Knex, events: readonly ValidEvent[]): Promise<Map
   return new Map(rows.map((r) => [`${r.tenant_id}\u0000${r.id}`, r.delivery_count]));
 }
 
-function keyOf(event: ValidEvent): string {
+/** An event's identity for dedupe: (tenant_id, id). */
+export function keyOf(event: ValidEvent): string {
   return `${event.tenantId}\u0000${event.id}`;
 }
 

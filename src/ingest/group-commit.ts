@@ -1,14 +1,21 @@
 /**
  * Group commit of ingest: concurrent publish calls share one transaction (src/db/batcher.ts), so
  * the log flush of a commit is paid once per batch; each call is answered after that commit.
+ *
+ * An event whose (tenant_id, id) is already in a write under way waits for that write to end
+ * before it joins a batch. Without that, two transactions in flight at once could race on the
+ * same id and the later submission could be stored as the original: a stream that sends an id
+ * twice would see its first copy acknowledged as the duplicate.
  */
 import type { Knex } from 'knex';
 import { Batcher } from '../db/batcher';
-import { storeEvents, type Handoff, type StoredEvent } from './event-store';
+import { keyOf, storeEvents, type Handoff, type StoredEvent } from './event-store';
 import type { ValidEvent } from './validate-event';
 
 export class GroupCommitter {
   private readonly batcher: Batcher<readonly ValidEvent[], StoredEvent[]>;
+  /** The last submission, not yet settled, that holds each (tenant_id, id). */
+  private readonly pending = new Map<string, Promise<unknown>>();
 
   /**
    * At most maxBatchEvents events per transaction (one larger call still goes in one), and up to
@@ -33,8 +40,26 @@ export class GroupCommitter {
     );
   }
 
-  /** One result per event, in order, after the commit that holds them. */
-  store(events: readonly ValidEvent[]): Promise<StoredEvent[]> {
-    return this.batcher.submit(events);
+  /**
+   * One result per event, in order, after the commit that holds them. Of submissions that share
+   * an id, the one submitted first is stored first.
+   */
+  async store(events: readonly ValidEvent[]): Promise<StoredEvent[]> {
+    const keys = new Set(events.map(keyOf));
+    const earlier = new Set<Promise<unknown>>();
+    for (const key of keys) {
+      const write = this.pending.get(key);
+      if (write !== undefined) earlier.add(write);
+    }
+    const write =
+      earlier.size === 0
+        ? this.batcher.submit(events)
+        : Promise.allSettled(earlier).then(() => this.batcher.submit(events));
+    for (const key of keys) this.pending.set(key, write);
+    try {
+      return await write;
+    } finally {
+      for (const key of keys) if (this.pending.get(key) === write) this.pending.delete(key);
+    }
   }
 }

@@ -4,9 +4,11 @@
  */
 import type { StatusObject } from '@grpc/grpc-js';
 import { expect } from 'chai';
+import knex from 'knex';
 import type { Event, EventResult } from '../../src/grpc/generated/webhooks/v1/event';
 import type { StreamEventsResponse } from '../../src/grpc/generated/webhooks/v1/ingest';
 import { DeliveryStatus } from '../../src/grpc/generated/webhooks/v1/management';
+import { eventRow } from '../../src/ingest/event-store';
 import { forEachDatabase } from '../support/databases';
 import { metadataOf } from '../support/grpc-clients';
 import { TestReceiver } from '../support/receiver';
@@ -21,10 +23,12 @@ function login(id: string, extra: Partial<Event> = {}): Event {
 
 forEachDatabase('event ingest', (database) => {
   let sidecar: TestSidecar;
+  let dbUrl: string;
   const receivers: TestReceiver[] = [];
 
   beforeEach(async () => {
-    sidecar = await startSidecar(await database.create());
+    dbUrl = await database.create();
+    sidecar = await startSidecar(dbUrl);
   });
 
   afterEach(async () => {
@@ -82,6 +86,42 @@ forEachDatabase('event ingest', (database) => {
       expect(await rows('deliveries', { tenant_id: 'tenant-a', event_id: 'evt-1' })).to.equal(1);
       expect(await rows('deliveries', { tenant_id: 'tenant-b', event_id: 'evt-1' })).to.equal(1);
     });
+
+    // SQLite writes one transaction at a time, so only MySQL has two batches of one id in flight.
+    if (database.name === 'mysql') {
+      it('stores the first submission of an id as the original while a later one waits', async () => {
+        await hook(['user.login']);
+        const blocker = knex({ client: 'mysql2', connection: dbUrl, pool: { min: 0, max: 2 } });
+        // An uncommitted row holds the lock that the first batch, [evt-x, evt-1], waits on.
+        const trx = await blocker.transaction();
+        try {
+          const x = { tenantId: TENANT, id: 'evt-x', type: 'user.login', organizationId: null, occurredAt: 0, payload: '{}' };
+          await trx('events').insert(eventRow(x, 0, Date.now()));
+          const first = sidecar.ingest.publishEvents({ events: [login('evt-x'), login('evt-1')] });
+          await waitUntil(async () => {
+            const [rows] = (await blocker.raw(
+              "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'insert into `events`%'",
+            )) as [Array<{ n: number }>];
+            return Number(rows[0]!.n) > 0;
+          }, 'the first batch to insert, and wait on the lock');
+          const repeat = publish(login('evt-1'));
+          // An event sent after the repeat commits first: the repeat would have gone with it.
+          expect(await publish(login('evt-2'))).to.include({ duplicate: false, deliveryCount: 1 });
+          await trx.rollback();
+
+          const { results } = await first;
+          expect(results.map((r) => [r.eventId, r.duplicate, r.deliveryCount])).to.deep.equal([
+            ['evt-x', false, 1],
+            ['evt-1', false, 1],
+          ]);
+          expect(await repeat).to.include({ eventId: 'evt-1', duplicate: true, deliveryCount: 1 });
+          expect(await rows('deliveries', { event_id: 'evt-1' })).to.equal(1);
+        } finally {
+          if (!trx.isCompleted()) await trx.rollback();
+          await blocker.destroy();
+        }
+      });
+    }
 
     it('finds duplicates within one PublishEvents batch and against stored events', async () => {
       await hook(['user.login']);
