@@ -42,7 +42,10 @@ export function startNullServer(): Promise<Child> {
 }
 
 function startChild(main: string, env: Env): Promise<Child> {
-  const child = spawn(process.execPath, [main], {
+  // BENCH_CHILD_NODE_ARGS go to node before the script, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // to profile the sidecar under load (the profile is written when it exits).
+  const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, main], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
