@@ -19,6 +19,7 @@ import { newClaimId } from '../ids';
 import { claimDue, type ClaimedDelivery } from '../outbox/claim';
 import { releaseClaims } from '../outbox/record';
 import { describeError } from '../telemetry/describe-error';
+import { OutageLog } from '../telemetry/outage-log';
 import { deliverOnce, type DeliverDeps, type RetryPolicy } from './deliver';
 import type { HealthPolicy } from './endpoint-health';
 import { bump, Places, type Reservation } from './places';
@@ -84,6 +85,7 @@ export class DeliveryWorker {
   private lastClaimAt = 0;
   /** The last claim filled every place it asked for, or ingest said new work is due. */
   private moreDue = false;
+  private readonly claimFailures: OutageLog;
 
   constructor(
     private readonly deps: DeliverDeps,
@@ -92,6 +94,7 @@ export class DeliveryWorker {
     // Every attempt in flight listens for the shutdown cut: `concurrency` listeners is expected.
     setMaxListeners(options.concurrency + 10, this.stopping.signal);
     this.places = new Places(options.maxInFlightPerWebhook * CLAIM_AHEAD);
+    this.claimFailures = new OutageLog(deps.logger, 'claiming deliveries');
   }
 
   start(): void {
@@ -221,10 +224,16 @@ export class DeliveryWorker {
     const leaseMs = leaseMsFor(this.options.requestTimeoutMs);
     const saturated = this.places.full();
     const claim = claimDue(this.deps.db, { limit: room, leaseMs, now: Date.now(), saturated, take: (webhookId) => places.take(webhookId) })
-      .catch((err: unknown) => {
-        this.deps.logger.warn({ error: describeError(err) }, 'claiming deliveries failed; will retry');
-        return [] as ClaimedDelivery[];
-      })
+      .then(
+        (claimed) => {
+          this.claimFailures.succeeded();
+          return claimed;
+        },
+        (err: unknown) => {
+          this.claimFailures.failed(err);
+          return [] as ClaimedDelivery[];
+        },
+      )
       .then((claimed) => {
         places.keep(claimed);
         this.claimingRoom -= room;

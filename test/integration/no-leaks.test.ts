@@ -5,7 +5,6 @@
  * a token, the encryption key, a password from a URL, or a value from an event's data.
  */
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import type { ServiceError } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import type { Env } from '../../src/config/config';
@@ -17,21 +16,10 @@ import { forEachDatabase } from '../support/databases';
 import { secretForms } from '../support/dump';
 import { FakeDns } from '../support/fake-dns';
 import { metadataOf, promised } from '../support/grpc-clients';
+import { MemoryLog } from '../support/memory-log';
 import { TestReceiver } from '../support/receiver';
 import { startSidecar, type TestSidecar } from '../support/sidecar';
 import { waitUntil } from '../support/wait';
-
-/** Collects every log line the sidecar writes. */
-class MemoryLog extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.lines.push(chunk.toString('utf8'));
-    done();
-  }
-  get text(): string {
-    return this.lines.join('');
-  }
-}
 
 forEachDatabase('nothing leaks into logs or errors', (database) => {
   const mark = `pii-${randomBytes(6).toString('hex')}`;

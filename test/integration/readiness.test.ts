@@ -12,6 +12,8 @@ import type { Event } from '../../src/grpc/generated/webhooks/v1/event';
 import { forEachDatabase, MYSQL_URL, testDatabases } from '../support/databases';
 import { rejectionOf } from '../support/grpc-clients';
 import { grpcHealthOf, httpGet, Scrape } from '../support/ops';
+import { createLogger } from '../../src/telemetry/logger';
+import { MemoryLog } from '../support/memory-log';
 import { deliveryStatusCounts, HoldingReceiver, openDb } from '../support/process-sidecar';
 import { startSidecar, type TestSidecar } from '../support/sidecar';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -52,7 +54,8 @@ const mysql = testDatabases().find((d) => d.name === 'mysql');
     proxy = await TcpProxy.start(target.hostname, Number(target.port || 3306));
     const viaProxy = new URL(direct);
     viaProxy.port = String(proxy.port);
-    sidecar = await startSidecar(viaProxy.toString(), { WEBHOOKS_REQUEST_TIMEOUT_MS: '2000' });
+    const log = new MemoryLog();
+    sidecar = await startSidecar(viaProxy.toString(), { WEBHOOKS_REQUEST_TIMEOUT_MS: '2000' }, { logger: createLogger('info', log) });
     const ops = sidecar.app.metricsPort;
     receiver = await HoldingReceiver.start();
     await sidecar.admin(TENANT).createWebhook({ url: receiver.url(), eventTypes: ['user.login'], description: '', organizationIds: [] });
@@ -90,6 +93,11 @@ const mysql = testDatabases().find((d) => d.name === 'mysql');
     const restoredAt = Date.now();
     await waitUntil(async () => (await readyz(ops)) === 200, '/readyz to turn 200 again', FLIP_DEADLINE_MS);
     expect(await grpcHealthOf(sidecar.port)).to.equal('SERVING');
+    // The worker polled every 50 ms through the outage; one warning said so, not one per poll.
+    await waitUntil(() => log.messages('claiming deliveries works again').length === 1, 'the worker to say claiming works again');
+    const [recovered] = log.messages('claiming deliveries works again');
+    expect(recovered!.failures).to.be.greaterThan(10);
+    expect(log.messages('claiming deliveries failed')).to.have.length(1);
 
     // Nothing acknowledged is lost (attempts that could not be recorded go again once their
     // lease of 2 × 2 s + 1 s runs out); nothing refused was stored.
