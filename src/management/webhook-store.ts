@@ -1,5 +1,7 @@
 /** Queries on the webhooks table. Every one filters by tenant_id. */
 import type { Knex } from 'knex';
+import { isMysql } from '../db/connect';
+import { retryOnDeadlock } from '../db/deadlock';
 import { pauseDeliveries, resumeDeliveries } from '../outbox/pause';
 import { countStatusChange, resetStreak } from '../outbox/stats';
 
@@ -49,19 +51,32 @@ const COLUMNS = [
 export class WebhookStore {
   constructor(private readonly db: Knex) {}
 
-  /** The webhook and its counters row, together. */
-  async insert(record: WebhookRecord, secretSealed: string): Promise<void> {
-    await this.db.transaction(async (trx) => {
-      await trx('webhooks').insert({
-        ...toColumns(record),
-        id: record.id,
-        tenant_id: record.tenantId,
-        created_at: record.createdAt,
-        updated_at: record.updatedAt,
-        secret_sealed: secretSealed,
-      });
-      await trx('webhook_stats').insert({ webhook_id: record.id, tenant_id: record.tenantId });
-    });
+  /**
+   * The webhook and its counters row, together, unless the tenant has `maxPerTenant` webhooks
+   * already (false, and nothing is written). The count is taken in the same transaction, under a
+   * lock on the tenant's range of the webhooks_tenant_id index on MySQL, so concurrent creates
+   * (on any replica) cannot together go past the limit: one waits for the other, or is rolled
+   * back as a deadlock's victim and runs again, and then counts what the other wrote.
+   */
+  async insert(record: WebhookRecord, secretSealed: string, maxPerTenant: number): Promise<boolean> {
+    return retryOnDeadlock(() =>
+      this.db.transaction(async (trx) => {
+        const count = trx('webhooks').where('tenant_id', record.tenantId).count({ n: '*' });
+        if (isMysql(trx)) void count.forUpdate();
+        const row = (await count.first()) as { n: number | string };
+        if (Number(row.n) >= maxPerTenant) return false;
+        await trx('webhooks').insert({
+          ...toColumns(record),
+          id: record.id,
+          tenant_id: record.tenantId,
+          created_at: record.createdAt,
+          updated_at: record.updatedAt,
+          secret_sealed: secretSealed,
+        });
+        await trx('webhook_stats').insert({ webhook_id: record.id, tenant_id: record.tenantId });
+        return true;
+      }),
+    );
   }
 
   async get(tenantId: string, id: string): Promise<WebhookRecord | undefined> {
@@ -76,11 +91,6 @@ export class WebhookStore {
     const query = this.db('webhooks').select(COLUMNS).where('tenant_id', tenantId).orderBy('id').limit(limit);
     if (after !== undefined) void query.andWhere('id', '>', after);
     return ((await query) as WebhookRow[]).map(fromRow);
-  }
-
-  async count(tenantId: string): Promise<number> {
-    const row = (await this.db('webhooks').where('tenant_id', tenantId).count({ n: '*' }).first()) as { n: number | string };
-    return Number(row.n);
   }
 
   /**

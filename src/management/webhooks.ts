@@ -65,11 +65,10 @@ export class WebhookManager {
       createdAt: now,
       updatedAt: now,
     };
-    if ((await this.store.count(tenantId)) >= MAX_WEBHOOKS_PER_TENANT) {
+    const secret = generateSecret();
+    if (!(await this.store.insert(webhook, this.secrets.seal(secret, secretContext(tenantId, webhook.id)), MAX_WEBHOOKS_PER_TENANT))) {
       throw new ExhaustedError(`a tenant may have at most ${MAX_WEBHOOKS_PER_TENANT} webhooks`);
     }
-    const secret = generateSecret();
-    await this.store.insert(webhook, this.secrets.seal(secret, secretContext(tenantId, webhook.id)));
     return { webhook, secret };
   }
 

@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import type { AttemptResult } from '../delivery/attempt';
 import { disableReason, type HealthPolicy } from '../delivery/endpoint-health';
 import { isMysql } from '../db/connect';
+import { retryOnDeadlock } from '../db/deadlock';
 import type { ClaimedDelivery } from './claim';
 import { disableWebhook } from './pause';
 import { countAttempts, streakOf } from './stats';
@@ -191,20 +192,6 @@ export async function releaseClaims(db: Knex, claims: ReadonlyArray<{ id: string
       )
       .andWhere('status', 'pending')
       .update({ claim_id: null, next_attempt_at: now, updated_at: now });
-  }
-}
-
-const DEADLOCK_RETRIES = 3;
-
-async function retryOnDeadlock<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write();
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      const retriable = code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
-      if (!retriable || attempt >= DEADLOCK_RETRIES) throw err;
-    }
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Limits without a test elsewhere, on each database: the 101st webhook of a tenant (or of the
- * platform) is RESOURCE_EXHAUSTED, and so is a gRPC message over 8 MiB, while one of 6 MB (over
+ * platform) is RESOURCE_EXHAUSTED, also when creates race for the last places, and so is a gRPC message over 8 MiB, while one of 6 MB (over
  * gRPC's own 4 MiB default) goes through. Refused calls write nothing. The other limits (event
  * size, batch size, event types, organization ids, URL length, page size) are in the bad-input
  * tests.
@@ -53,6 +53,25 @@ forEachDatabase('limits', (database) => {
     const platform = sidecar.platform();
     for (let i = 0; i < MAX_WEBHOOKS_PER_TENANT; i += 1) await platform.createWebhook(hook);
     expect((await rejectionOf(platform.createWebhook(hook))).code).to.equal(status.RESOURCE_EXHAUSTED);
+  });
+
+  it('does not let concurrent creates together pass the limit', async function () {
+    this.timeout(60_000);
+    const a = sidecar.admin('tenant-race');
+    for (let i = 0; i < MAX_WEBHOOKS_PER_TENANT - 5; i += 1) await a.createWebhook(hook);
+    // 20 creates at once for the last 5 places: without a count under a lock, each would count 95.
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        a.createWebhook(hook).then(
+          () => 'created',
+          (err: { code?: number }) => (err.code === status.RESOURCE_EXHAUSTED ? 'exhausted' : `error ${String(err.code)}`),
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o === 'created')).to.have.length(5);
+    expect(outcomes.filter((o) => o === 'exhausted')).to.have.length(15);
+    expect(await rows('webhooks', { tenant_id: 'tenant-race' })).to.equal(MAX_WEBHOOKS_PER_TENANT);
+    expect(await rows('webhook_stats', { tenant_id: 'tenant-race' })).to.equal(MAX_WEBHOOKS_PER_TENANT);
   });
 
   it('refuses a message over 8 MiB with RESOURCE_EXHAUSTED and stores none of it', async () => {
