@@ -154,6 +154,8 @@ export async function startApp(
           worker.stop(config.shutdownGraceMs),
           retention.stop(),
         ]);
+        // Ingest calls that committed after the worker stopped gave their deliveries back.
+        await worker.settled();
         await sender.close();
         await telemetry.stop();
         await db.destroy();

@@ -69,6 +69,8 @@ export class DeliveryWorker {
   private readonly claims = new Set<Promise<void>>();
   /** Places asked for by the claims under way. */
   private claimingRoom = 0;
+  /** Leases being given back. */
+  private readonly givingBack = new Set<Promise<void>>();
   /** Ingest handoffs under way, with the places they reserved. */
   private readonly handoffs = new Set<Reservation>();
   /** Per webhook: POSTs under way (the endpoint's concurrency). */
@@ -171,11 +173,23 @@ export class DeliveryWorker {
     };
   }
 
-  private async giveBack(claims: readonly ClaimedDelivery[]): Promise<void> {
-    if (claims.length === 0) return;
-    await releaseClaims(this.deps.db, claims, Date.now()).catch((err: unknown) =>
-      this.deps.logger.warn({ error: describeError(err) }, 'releasing leases failed; they expire on their own'),
-    );
+  /**
+   * After stop() and after ingest has stopped too: returns once the deliveries of handoffs that
+   * committed after stop() are given back, so the database may close.
+   */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.givingBack]);
+  }
+
+  private giveBack(claims: readonly ClaimedDelivery[]): Promise<void> {
+    if (claims.length === 0) return Promise.resolve();
+    const done = releaseClaims(this.deps.db, claims, Date.now())
+      .catch((err: unknown) =>
+        this.deps.logger.warn({ error: describeError(err) }, 'releasing leases failed; they expire on their own'),
+      )
+      .finally(() => this.givingBack.delete(done));
+    this.givingBack.add(done);
+    return done;
   }
 
   /** Places taken: queued, sending, asked for by the claims under way, reserved by handoffs. */
