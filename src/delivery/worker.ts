@@ -13,20 +13,17 @@
  * It sleeps until ingest wakes it, a slot frees, or the poll interval passes (the poll finds
  * retries that fell due and leases that other replicas left behind).
  */
-import { setMaxListeners } from 'node:events';
 import type { Handoff } from '../ingest/event-store';
 import { newClaimId } from '../ids';
 import { claimDue, type ClaimedDelivery } from '../outbox/claim';
 import { releaseClaims } from '../outbox/record';
 import { describeError } from '../telemetry/describe-error';
 import { OutageLog } from '../telemetry/outage-log';
-import { deliverOnce, type DeliverDeps, type RetryPolicy } from './deliver';
-import type { HealthPolicy } from './endpoint-health';
-import { bump, Places, type Reservation } from './places';
+import type { DeliverDeps } from './deliver';
+import { Places, type Reservation } from './places';
+import { SendStage, type SendOptions } from './send-stage';
 
-export interface WorkerOptions extends RetryPolicy, HealthPolicy {
-  readonly concurrency: number;
-  readonly maxInFlightPerWebhook: number;
+export interface WorkerOptions extends SendOptions {
   readonly pollIntervalMs: number;
   readonly requestTimeoutMs: number;
 }
@@ -44,8 +41,6 @@ export function leaseMsFor(requestTimeoutMs: number): number {
 const CLAIM_DELAY_MS = 10;
 /** Claimed deliveries held here at most (queued and sending), per slot and per webhook cap. */
 const CLAIM_AHEAD = 2;
-/** Attempts whose results are being written at most, per slot: beyond it sending waits. */
-const RECORDING_PER_SLOT = 8;
 /**
  * Claim transactions under way at once. Two would overlap one claim's round trips with the
  * other's (FOR UPDATE SKIP LOCKED keeps their rows apart), but measured no faster on two cores:
@@ -53,18 +48,11 @@ const RECORDING_PER_SLOT = 8;
  */
 const CLAIMS_IN_FLIGHT = 1;
 
-interface Sending {
-  readonly claim: ClaimedDelivery;
-  readonly task: Promise<void>;
-}
-
 export class DeliveryWorker {
   /** Claimed here and not sent yet, in claim order. */
   private ready: ClaimedDelivery[] = [];
-  /** POSTs under way, by delivery id. */
-  private readonly sending = new Map<string, Sending>();
-  /** Attempts whose POST has begun and whose result is not written yet. */
-  private readonly recording = new Set<Promise<void>>();
+  /** POSTs under way, and attempts whose results are being written. */
+  private readonly send: SendStage;
   /** Claim transactions under way. */
   private readonly claims = new Set<Promise<void>>();
   /** Places asked for by the claims under way. */
@@ -73,13 +61,10 @@ export class DeliveryWorker {
   private readonly givingBack = new Set<Promise<void>>();
   /** Ingest handoffs under way, with the places they reserved. */
   private readonly handoffs = new Set<Reservation>();
-  /** Per webhook: POSTs under way (the endpoint's concurrency). */
-  private readonly sendingPer = new Map<string, number>();
   /** Per webhook: deliveries claimed (or being claimed) here and not sent out yet. */
   private readonly places: Places;
   private pumping = false;
   private pumpAgain = false;
-  private readonly stopping = new AbortController();
   private running = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
@@ -93,9 +78,17 @@ export class DeliveryWorker {
     private readonly deps: DeliverDeps,
     private readonly options: WorkerOptions,
   ) {
-    // Every attempt in flight listens for the shutdown cut: `concurrency` listeners is expected.
-    setMaxListeners(options.concurrency + 10, this.stopping.signal);
     this.places = new Places(options.maxInFlightPerWebhook * CLAIM_AHEAD);
+    this.send = new SendStage(
+      deps,
+      options,
+      (delivery) => {
+        this.places.add(delivery.webhookId, -1);
+        this.pump();
+        this.wakeUp?.(); // there is room to claim
+      },
+      () => this.pump(), // the recording queue has room
+    );
     this.claimFailures = new OutageLog(deps.logger, 'claiming deliveries');
   }
 
@@ -125,18 +118,8 @@ export class DeliveryWorker {
     const unsent = this.ready;
     this.ready = [];
     await this.giveBack(unsent);
-    const tasks = [...this.sending.values()].map((f) => f.task);
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-    await Promise.race([Promise.allSettled(tasks), graceOver]);
-    clearTimeout(timer);
-    if (this.sending.size > 0) {
-      const cut = [...this.sending.values()].map((f) => f.claim);
-      this.stopping.abort();
-      await Promise.allSettled([...this.sending.values()].map((f) => f.task));
-      await this.giveBack(cut);
-    }
-    await Promise.allSettled([...this.recording]);
+    await this.giveBack(await this.send.drain(graceMs));
+    await this.send.recorded();
   }
 
   /**
@@ -196,7 +179,7 @@ export class DeliveryWorker {
   private get held(): number {
     let reserved = 0;
     for (const handoff of this.handoffs) reserved += handoff.size;
-    return this.ready.length + this.sending.size + this.claimingRoom + reserved;
+    return this.ready.length + this.send.size + this.claimingRoom + reserved;
   }
 
   /**
@@ -206,13 +189,9 @@ export class DeliveryWorker {
    */
   private mayClaim(): boolean {
     const room = this.options.concurrency * CLAIM_AHEAD - this.held;
-    if (room <= 0 || this.claims.size >= CLAIMS_IN_FLIGHT || this.recordingIsFull()) return false;
+    if (room <= 0 || this.claims.size >= CLAIMS_IN_FLIGHT || this.send.recordingIsFull()) return false;
     const threshold = Math.max(1, Math.floor(this.options.concurrency / 4));
     return room >= threshold || this.held === 0 || Date.now() - this.lastClaimAt >= CLAIM_DELAY_MS;
-  }
-
-  private recordingIsFull(): boolean {
-    return this.recording.size >= this.options.concurrency * RECORDING_PER_SLOT;
   }
 
   private async run(): Promise<void> {
@@ -285,65 +264,26 @@ export class DeliveryWorker {
 
   private pumpOnce(): void {
     if (this.ready.length === 0) return;
-    const cap = this.options.maxInFlightPerWebhook;
     const late: ClaimedDelivery[] = [];
     const keep: ClaimedDelivery[] = [];
     const now = Date.now();
     for (const delivery of this.ready) {
       if (!this.mayStart(delivery, now)) late.push(delivery);
-      else if (
-        !this.running ||
-        this.sending.size >= this.options.concurrency ||
-        this.recordingIsFull() ||
-        (this.sendingPer.get(delivery.webhookId) ?? 0) >= cap
-      ) {
-        keep.push(delivery);
-      } else this.launch(delivery);
+      else if (!this.running || !this.send.mayLaunch(delivery.webhookId)) keep.push(delivery);
+      else this.send.launch(delivery);
     }
     this.ready = keep;
     if (late.length === 0) return;
     // Its lease could run out before its attempt ended: give it back rather than risk two
     // workers sending it at once.
     for (const delivery of late) this.places.add(delivery.webhookId, -1);
-    void releaseClaims(this.deps.db, late, Date.now()).catch((err: unknown) =>
-      this.deps.logger.warn({ error: describeError(err) }, 'releasing leases failed; they expire on their own'),
-    );
+    void this.giveBack(late);
   }
 
   /** Its lease still covers a whole attempt and, after it, half a timeout and a second to record it. */
   private mayStart(delivery: ClaimedDelivery, now: number): boolean {
     const timeout = this.options.requestTimeoutMs;
     return delivery.leaseExpiresAt - now >= timeout + timeout / 2 + 1_000;
-  }
-
-  private launch(delivery: ClaimedDelivery): void {
-    bump(this.sendingPer, delivery.webhookId, 1);
-    let sent = false;
-    const freeSlot = (): void => {
-      if (sent) return;
-      sent = true;
-      this.sending.delete(delivery.id);
-      bump(this.sendingPer, delivery.webhookId, -1);
-      this.places.add(delivery.webhookId, -1);
-      this.pump();
-      this.wakeUp?.(); // there is room to claim
-    };
-    const task = deliverOnce(this.deps, this.options, delivery, this.stopping.signal, freeSlot)
-      .then(() => undefined)
-      .catch((err: unknown) => {
-        // The lease runs out and the delivery is claimed again: nothing is lost.
-        this.deps.logger.error(
-          { error: describeError(err), deliveryId: delivery.id },
-          'recording an attempt failed; the delivery is retried after its lease',
-        );
-      })
-      .finally(() => {
-        freeSlot();
-        this.recording.delete(task);
-        this.pump(); // the recording queue has room
-      });
-    this.sending.set(delivery.id, { claim: delivery, task });
-    this.recording.add(task);
   }
 
   private sleep(): Promise<void> {

@@ -1,0 +1,115 @@
+/**
+ * The worker's send stage (src/delivery/worker.ts): the POSTs under way, at most `concurrency`
+ * of them and at most maxInFlightPerWebhook per webhook, and the attempts whose results the
+ * batched recorder is still writing. A slot is free as soon as its POST ends; the recording
+ * goes on meanwhile, up to RECORDING_PER_SLOT attempts per slot before sending waits for it.
+ */
+import { setMaxListeners } from 'node:events';
+import type { ClaimedDelivery } from '../outbox/claim';
+import { describeError } from '../telemetry/describe-error';
+import { deliverOnce, type DeliverDeps, type RetryPolicy } from './deliver';
+import type { HealthPolicy } from './endpoint-health';
+import { bump } from './places';
+
+export interface SendOptions extends RetryPolicy, HealthPolicy {
+  readonly concurrency: number;
+  readonly maxInFlightPerWebhook: number;
+}
+
+/** Attempts whose results are being written at most, per slot: beyond it sending waits. */
+const RECORDING_PER_SLOT = 8;
+
+interface Sending {
+  readonly claim: ClaimedDelivery;
+  readonly task: Promise<void>;
+}
+
+export class SendStage {
+  /** POSTs under way, by delivery id. */
+  private readonly sending = new Map<string, Sending>();
+  /** Per webhook: POSTs under way (the endpoint's concurrency). */
+  private readonly sendingPer = new Map<string, number>();
+  /** Attempts whose POST has begun and whose result is not written yet. */
+  private readonly recording = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly deps: DeliverDeps,
+    private readonly options: SendOptions,
+    /** A POST ended (or never began): its slot is free. */
+    private readonly onSlotFree: (delivery: ClaimedDelivery) => void,
+    /** An attempt's result is written: the recording queue has room. */
+    private readonly onRecorded: () => void,
+  ) {
+    // Every attempt in flight listens for the shutdown cut: `concurrency` listeners is expected.
+    setMaxListeners(options.concurrency + 10, this.stopping.signal);
+  }
+
+  /** POSTs under way. */
+  get size(): number {
+    return this.sending.size;
+  }
+
+  recordingIsFull(): boolean {
+    return this.recording.size >= this.options.concurrency * RECORDING_PER_SLOT;
+  }
+
+  /** A slot is free, the recording keeps up, and the webhook is below its cap. */
+  mayLaunch(webhookId: string): boolean {
+    return (
+      this.sending.size < this.options.concurrency &&
+      !this.recordingIsFull() &&
+      (this.sendingPer.get(webhookId) ?? 0) < this.options.maxInFlightPerWebhook
+    );
+  }
+
+  launch(delivery: ClaimedDelivery): void {
+    bump(this.sendingPer, delivery.webhookId, 1);
+    let sent = false;
+    const freeSlot = (): void => {
+      if (sent) return;
+      sent = true;
+      this.sending.delete(delivery.id);
+      bump(this.sendingPer, delivery.webhookId, -1);
+      this.onSlotFree(delivery);
+    };
+    const task = deliverOnce(this.deps, this.options, delivery, this.stopping.signal, freeSlot)
+      .then(() => undefined)
+      .catch((err: unknown) => {
+        // The lease runs out and the delivery is claimed again: nothing is lost.
+        this.deps.logger.error(
+          { error: describeError(err), deliveryId: delivery.id },
+          'recording an attempt failed; the delivery is retried after its lease',
+        );
+      })
+      .finally(() => {
+        freeSlot();
+        this.recording.delete(task);
+        this.onRecorded();
+      });
+    this.sending.set(delivery.id, { claim: delivery, task });
+    this.recording.add(task);
+  }
+
+  /**
+   * Lets the POSTs under way finish for up to graceMs, then cuts the rest; returns the claims of
+   * those cut, once their attempts have ended.
+   */
+  async drain(graceMs: number): Promise<ClaimedDelivery[]> {
+    const tasks = [...this.sending.values()].map((f) => f.task);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.allSettled(tasks), graceOver]);
+    clearTimeout(timer);
+    if (this.sending.size === 0) return [];
+    const cut = [...this.sending.values()].map((f) => f.claim);
+    this.stopping.abort();
+    await Promise.allSettled([...this.sending.values()].map((f) => f.task));
+    return cut;
+  }
+
+  /** Returns once every result is written. */
+  async recorded(): Promise<void> {
+    await Promise.allSettled([...this.recording]);
+  }
+}
