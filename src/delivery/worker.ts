@@ -20,21 +20,13 @@ import { releaseClaims } from '../outbox/record';
 import { describeError } from '../telemetry/describe-error';
 import { OutageLog } from '../telemetry/outage-log';
 import type { DeliverDeps } from './deliver';
+import { leaseCoversAttempt, leaseMsFor } from './lease';
 import { Places, type Reservation } from './places';
 import { SendStage, type SendOptions } from './send-stage';
 
 export interface WorkerOptions extends SendOptions {
   readonly pollIntervalMs: number;
   readonly requestTimeoutMs: number;
-}
-
-/**
- * The lease is derived from the request timeout, so the two cannot drift: a claimed delivery may
- * wait in the local queue up to half a request timeout before its attempt starts (see
- * mayStart), the attempt takes at most one, and its recording has the rest, over a second.
- */
-export function leaseMsFor(requestTimeoutMs: number): number {
-  return 2 * requestTimeoutMs + 1_000;
 }
 
 /** How long a few free places wait for more before they are claimed for anyway. */
@@ -268,7 +260,7 @@ export class DeliveryWorker {
     const keep: ClaimedDelivery[] = [];
     const now = Date.now();
     for (const delivery of this.ready) {
-      if (!this.mayStart(delivery, now)) late.push(delivery);
+      if (!leaseCoversAttempt(delivery.leaseExpiresAt, now, this.options.requestTimeoutMs)) late.push(delivery);
       else if (!this.running || !this.send.mayLaunch(delivery.webhookId)) keep.push(delivery);
       else this.send.launch(delivery);
     }
@@ -278,12 +270,6 @@ export class DeliveryWorker {
     // workers sending it at once.
     for (const delivery of late) this.places.add(delivery.webhookId, -1);
     void this.giveBack(late);
-  }
-
-  /** Its lease still covers a whole attempt and, after it, half a timeout and a second to record it. */
-  private mayStart(delivery: ClaimedDelivery, now: number): boolean {
-    const timeout = this.options.requestTimeoutMs;
-    return delivery.leaseExpiresAt - now >= timeout + timeout / 2 + 1_000;
   }
 
   private sleep(): Promise<void> {
