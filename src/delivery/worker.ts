@@ -138,8 +138,7 @@ export class DeliveryWorker {
         places.keep(claimed);
         this.handoffs.delete(places);
         if (!this.running) {
-          for (const delivery of claimed) this.places.add(delivery.webhookId, -1);
-          void this.giveBack(claimed);
+          this.drop(claimed);
           return;
         }
         this.ready.push(...claimed);
@@ -154,6 +153,12 @@ export class DeliveryWorker {
    */
   async settled(): Promise<void> {
     await Promise.allSettled([...this.givingBack]);
+  }
+
+  /** Frees the places of claimed deliveries that will not be sent here, and gives them back. */
+  private drop(claims: readonly ClaimedDelivery[]): void {
+    for (const delivery of claims) this.places.add(delivery.webhookId, -1);
+    void this.giveBack(claims);
   }
 
   private giveBack(claims: readonly ClaimedDelivery[]): Promise<void> {
@@ -268,8 +273,7 @@ export class DeliveryWorker {
     if (late.length === 0) return;
     // Its lease could run out before its attempt ended: give it back rather than risk two
     // workers sending it at once.
-    for (const delivery of late) this.places.add(delivery.webhookId, -1);
-    void this.giveBack(late);
+    this.drop(late);
   }
 
   private sleep(): Promise<void> {

@@ -126,11 +126,11 @@ async function findStored(trx: Knex, events: readonly ValidEvent[]): Promise<Map
       ['tenant_id', 'id'],
       events.map((e) => [e.tenantId, e.id]),
     )) as Array<{ tenant_id: string; id: string; delivery_count: number }>;
-  return new Map(rows.map((r) => [`${r.tenant_id}\u0000${r.id}`, r.delivery_count]));
+  return new Map(rows.map((r) => [keyOf({ tenantId: r.tenant_id, id: r.id }), r.delivery_count]));
 }
 
 /** An event's identity for dedupe: (tenant_id, id). */
-export function keyOf(event: ValidEvent): string {
+export function keyOf(event: Pick<ValidEvent, 'tenantId' | 'id'>): string {
   return `${event.tenantId}\u0000${event.id}`;
 }
 

@@ -7,6 +7,7 @@
 import type { Knex } from 'knex';
 import type { AttemptResult } from '../delivery/attempt';
 import { disableReason, type HealthPolicy } from '../delivery/endpoint-health';
+import { caseWhen, type Fragment, type SqlValue } from '../db/case-when';
 import { isMysql } from '../db/connect';
 import { retryOnDeadlock } from '../db/deadlock';
 import type { ClaimedDelivery } from './claim';
@@ -156,23 +157,9 @@ async function updateDeliveries(trx: Knex, attempts: readonly AttemptRecord[]): 
   return keptIds;
 }
 
-type SqlValue = string | number | null;
-interface Fragment {
-  readonly sql: string;
-  readonly bindings: readonly SqlValue[];
-}
-
-/** `CASE id WHEN ? THEN <value or fragment> ... END` over the batch. */
+/** One value per attempt's row, by delivery id. */
 function perRow(trx: Knex, attempts: readonly AttemptRecord[], valueOf: (a: AttemptRecord) => SqlValue | Fragment): Knex.Raw {
-  const parts: string[] = [];
-  const bindings: SqlValue[] = [];
-  for (const a of attempts) {
-    const value = valueOf(a);
-    const fragment: Fragment = value !== null && typeof value === 'object' ? value : { sql: '?', bindings: [value] };
-    parts.push(`WHEN ? THEN ${fragment.sql}`);
-    bindings.push(a.claimed.id, ...fragment.bindings);
-  }
-  return trx.raw(`CASE id ${parts.join(' ')} END`, bindings);
+  return caseWhen(trx, 'id', attempts, (a) => a.claimed.id, valueOf);
 }
 
 /** Ends a delivery that cannot be attempted (its webhook is gone), fenced like an attempt. */

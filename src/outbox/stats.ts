@@ -3,6 +3,7 @@
  * row instead of scanning history, and the failure streak that endpoint health is judged on.
  */
 import type { Knex } from 'knex';
+import { caseWhen, type Fragment } from '../db/case-when';
 import { isMysql } from '../db/connect';
 
 export const HOUR_MS = 3600 * 1000;
@@ -26,8 +27,6 @@ export interface WebhookTallies {
   readonly tallies: readonly AttemptTally[];
 }
 
-type Value = string | number | null;
-
 /**
  * Counts a batch's attempts, every webhook's at once, in one UPDATE of the counters rows and one
  * multi-row upsert of the hourly rows: a batch of 200 attempts to one endpoint takes that row's
@@ -38,17 +37,7 @@ type Value = string | number | null;
 export async function countAttempts(db: Knex, batch: readonly WebhookTallies[]): Promise<void> {
   const webhooks = batch.filter((w) => w.tallies.length > 0);
   if (webhooks.length === 0) return;
-  // CASE webhook_id WHEN ? THEN <sql> ... END, with <sql> per webhook.
-  const perWebhook = (of: (w: WebhookTallies) => { sql: string; bindings: Value[] }): Knex.Raw => {
-    const parts: string[] = [];
-    const bindings: Value[] = [];
-    for (const w of webhooks) {
-      const { sql, bindings: b } = of(w);
-      parts.push(`WHEN ? THEN ${sql}`);
-      bindings.push(w.webhookId, ...b);
-    }
-    return db.raw(`CASE webhook_id ${parts.join(' ')} END`, bindings);
-  };
+  const perWebhook = (of: (w: WebhookTallies) => Fragment): Knex.Raw => caseWhen(db, 'webhook_id', webhooks, (w) => w.webhookId, of);
   const add = (column: string, count: (t: readonly AttemptTally[]) => number): Knex.Raw =>
     perWebhook((w) => ({ sql: `${column} + ?`, bindings: [count(w.tallies)] }));
   const latest = (column: string, success: boolean): Knex.Raw =>
