@@ -101,7 +101,7 @@ export function managementService(deps: HandlerDeps, m: ManagementDeps): Webhook
       delivery: toDelivery(await m.redelivery.retry(ctx.tenantId, req.id)),
     })),
     retryFailedDeliveries: unary(deps, 'RetryFailedDeliveries', roles, async (req: RetryFailedDeliveriesRequest, ctx) => ({
-      deliveryCount: await m.redelivery.retryFailed(ctx.tenantId, req.webhookId, req.since?.getTime()),
+      deliveryCount: await m.redelivery.retryFailed(ctx.tenantId, req.webhookId, timeOf(req.since, 'since')),
     })),
     sendTestEvent: unary(deps, 'SendTestEvent', roles, async (req: SendTestEventRequest, ctx) => ({
       delivery: toDelivery(await m.redelivery.sendTest(ctx.tenantId, req.webhookId, req.data)),
@@ -147,8 +147,8 @@ function deliveryFilter(req: ListDeliveriesRequest) {
   if (req.status !== DeliveryStatus.DELIVERY_STATUS_UNSPECIFIED && status === undefined) {
     throw new InputError('status', 'is not a delivery status');
   }
-  const from = req.startTime?.getTime();
-  const to = req.endTime?.getTime();
+  const from = timeOf(req.startTime, 'start_time');
+  const to = timeOf(req.endTime, 'end_time');
   if (from !== undefined && to !== undefined && to <= from) {
     throw new InputError('end_time', 'must be after start_time');
   }
@@ -159,4 +159,15 @@ function deliveryFilter(req: ListDeliveriesRequest) {
     to,
     before: decodePageToken(req.pageToken),
   };
+}
+
+/**
+ * A request's Timestamp in ms since the epoch. Its seconds can be any int64; one beyond what a
+ * date can hold (about 275,000 years either way) arrives as an invalid Date and is refused.
+ */
+function timeOf(value: Date | undefined, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = value.getTime();
+  if (!Number.isFinite(ms)) throw new InputError(field, 'is not a valid time');
+  return ms;
 }

@@ -5,7 +5,14 @@
 import { expect } from 'chai';
 import { status } from '@grpc/grpc-js';
 import type { Knex } from 'knex';
-import type { DeliveryStatus, Webhook, WebhookManagementClient } from '../../src/grpc/generated/webhooks/v1/management';
+import { Timestamp } from '../../src/grpc/generated/google/protobuf/timestamp';
+import {
+  ListDeliveriesRequest,
+  RetryFailedDeliveriesRequest,
+  type DeliveryStatus,
+  type Webhook,
+  type WebhookManagementClient,
+} from '../../src/grpc/generated/webhooks/v1/management';
 import { forEachDatabase } from '../support/databases';
 import { metadataOf, promised, rejectionOf, type Promised } from '../support/grpc-clients';
 import { TestReceiver } from '../support/receiver';
@@ -23,6 +30,8 @@ interface Ctx {
   readonly hook: Webhook;
   /** The admin token with this x-tenant-id (none when undefined). */
   adminAs(tenantId: string | undefined): Admin;
+  /** An RPC with a message given as bytes, for what the typed client cannot encode. */
+  raw(rpc: string, message: Uint8Array): Promise<unknown>;
 }
 interface Case {
   readonly name: string;
@@ -41,6 +50,15 @@ const listDeliveries = (c: Ctx, overrides: Partial<Parameters<Admin['listDeliver
 const LONG_ID = 'x'.repeat(65);
 const T0 = new Date('2026-11-27T10:00:00.000Z');
 const token = (json: string) => Buffer.from(json, 'utf8').toString('base64url');
+/**
+ * A message with a Timestamp field appended whose seconds (1e13) are past the last date a Date
+ * can hold (year 275760): valid protobuf that the server decodes to an invalid Date.
+ */
+function withFarTimestamp(message: Uint8Array, fieldNumber: number): Uint8Array {
+  const ts = Timestamp.encode({ seconds: 10 ** 13, nanos: 0 }).finish();
+  return Buffer.concat([message, Buffer.from([(fieldNumber << 3) | 2, ts.length]), ts]);
+}
+const listDeliveriesBytes = ListDeliveriesRequest.encode({ webhookId: '', status: 0, startTime: undefined, endTime: undefined, pageSize: 0, pageToken: '' }).finish();
 
 const CASES: Record<string, readonly Case[]> = {
   CreateWebhook: [
@@ -112,6 +130,8 @@ const CASES: Record<string, readonly Case[]> = {
     { name: 'end_time equal to start_time', field: 'end_time', call: (c) => listDeliveries(c, { startTime: T0, endTime: T0 }) },
     { name: 'end_time before start_time', field: 'end_time', call: (c) => listDeliveries(c, { startTime: T0, endTime: new Date(T0.getTime() - 1000) }) },
     { name: 'a 65-character webhook_id', field: 'webhook_id', call: (c) => listDeliveries(c, { webhookId: LONG_ID }) },
+    { name: 'a start_time past any date', field: 'start_time', call: (c) => c.raw('ListDeliveries', withFarTimestamp(listDeliveriesBytes, 3)) },
+    { name: 'an end_time past any date', field: 'end_time', call: (c) => c.raw('ListDeliveries', withFarTimestamp(listDeliveriesBytes, 4)) },
   ],
   GetDelivery: [
     { name: 'an empty id', field: 'id', call: (c) => c.admin.getDelivery({ id: '' }) },
@@ -124,6 +144,11 @@ const CASES: Record<string, readonly Case[]> = {
   RetryFailedDeliveries: [
     { name: 'no since', field: 'since', call: (c) => c.admin.retryFailedDeliveries({ webhookId: c.hook.id, since: undefined }) },
     { name: 'an empty webhook_id', field: 'webhook_id', call: (c) => c.admin.retryFailedDeliveries({ webhookId: '', since: T0 }) },
+    {
+      name: 'a since past any date',
+      field: 'since',
+      call: (c) => c.raw('RetryFailedDeliveries', withFarTimestamp(RetryFailedDeliveriesRequest.encode({ webhookId: c.hook.id, since: undefined }).finish(), 2)),
+    },
   ],
   SendTestEvent: [
     { name: 'an empty webhook_id', field: 'webhook_id', call: (c) => c.admin.sendTestEvent({ webhookId: '', data: undefined }) },
@@ -164,6 +189,18 @@ forEachDatabase('bad input on WebhookManagement', (database) => {
       admin,
       hook: webhook!,
       adminAs: (tenantId) => promised(sidecar.managementClient, metadataOf(sidecar.config.tokens.admin, tenantId)),
+      raw: (rpc, message) =>
+        new Promise((resolve, reject) => {
+          const identity = (b: Buffer): Buffer => b;
+          sidecar.managementClient.makeUnaryRequest(
+            `/webhooks.v1.WebhookManagement/${rpc}`,
+            identity,
+            identity,
+            Buffer.from(message),
+            metadataOf(sidecar.config.tokens.admin, TENANT),
+            (err, out) => (err ? reject(err) : resolve(out)),
+          );
+        }),
     };
   });
 
