@@ -6,7 +6,8 @@
 import { Agent, request } from 'undici';
 import { benchEnv, clients, startSidecar } from '../lib/children';
 import { benchEvent, call, createWebhooks, setEnabled, TENANT } from '../lib/calls';
-import { createDatabase } from '../lib/database';
+import { cpuRow, localServerPid, measureCpu } from '../lib/cpu';
+import { createDatabase, serverKnex } from '../lib/database';
 import { closedLoop, openLoop } from '../lib/load';
 import { BenchReceiver, waitFor } from '../lib/receiver';
 import type { BenchOptions, Row } from '../lib/report';
@@ -20,7 +21,9 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
   const receivers = await Promise.all(Array.from({ length: WEBHOOKS }, () => BenchReceiver.start()));
   const urls = receivers.map((r) => r.url());
   const db = await createDatabase(o.mysqlUrl);
+  const server = serverKnex(o.mysqlUrl);
   try {
+    const serverPid = await localServerPid(server);
     const plain = await plainPostRate(urls, seconds * 1000);
     o.log(`plain undici POST loop: ${plain.toFixed(0)} posts/s`);
     const sidecar = await startSidecar(
@@ -37,19 +40,24 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
     await publishBatches(c, events, 'drain');
     const before = receivers.reduce((n, r) => n + r.received, 0);
     const start = Date.now();
-    for (const id of ids) await setEnabled(c.admin, md, id, true);
     const total = events * WEBHOOKS;
-    await waitFor(() => receivers.reduce((n, r) => n + r.received, 0) - before >= total, 600_000, 'the drain');
+    const drain = await measureCpu(sidecar.process.pid!, serverPid, async () => {
+      for (const id of ids) await setEnabled(c.admin, md, id, true);
+      await waitFor(() => receivers.reduce((n, r) => n + r.received, 0) - before >= total, 600_000, 'the drain');
+    });
     const drainRate = total / ((Date.now() - start) / 1000);
     o.log(`sidecar drain: ${drainRate.toFixed(0)} deliveries/s`);
 
     for (const r of receivers) r.latencies.length = 0;
     const eventRate = Math.max(1, Math.floor(drainRate / 2 / WEBHOOKS));
     const received = receivers.reduce((n, r) => n + r.received, 0);
-    const open = await openLoop(eventRate, seconds * 1000, (i) =>
-      call(c.ingest.publishEvent.bind(c.ingest), { event: benchEvent(`lat-${i}`, Date.now()) }, c.ingestMd),
-    );
-    await waitFor(() => receivers.reduce((n, r) => n + r.received, 0) - received >= open.calls * WEBHOOKS, 120_000, 'latency-phase deliveries');
+    const { result: open, cpu: latencyCpu } = await measureCpu(sidecar.process.pid!, serverPid, async () => {
+      const run = await openLoop(eventRate, seconds * 1000, (i) =>
+        call(c.ingest.publishEvent.bind(c.ingest), { event: benchEvent(`lat-${i}`, Date.now()) }, c.ingestMd),
+      );
+      await waitFor(() => receivers.reduce((n, r) => n + r.received, 0) - received >= run.calls * WEBHOOKS, 120_000, 'latency-phase deliveries');
+      return run;
+    });
     const latency = summarize(receivers.flatMap((r) => r.latencies));
     c.ingest.close();
     c.admin.close();
@@ -63,8 +71,11 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
         unit: 'ms p99',
         note: `p50 ${latency.p50.toFixed(1)}, ${latency.count} samples`,
       },
+      cpuRow('delivery', 'CPU per delivery, drain', drain.cpu, total, 'delivery'),
+      cpuRow('delivery', 'CPU per delivery, event-to-receipt phase (ingest included: 1 event, 3 deliveries)', latencyCpu, open.calls * WEBHOOKS, 'delivery'),
     ];
   } finally {
+    await server.destroy();
     await Promise.all(receivers.map((r) => r.close()));
     await db.drop();
   }

@@ -13,6 +13,7 @@ import { closedLoop, openLoop } from '../lib/load';
 import type { BenchOptions, Row } from '../lib/report';
 import { summarize } from '../lib/stats';
 import { commitLatency, rawInsertCeiling } from './raw-insert';
+import { cpuRow, localServerPid, measureCpu, type CpuUse } from '../lib/cpu';
 
 const CONCURRENCY = 32;
 const FANOUT = 3;
@@ -21,18 +22,19 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
   const seconds = o.quick ? 1 : 10;
   const rows: Row[] = [];
   const nullServer = await startNullServer();
-  const ceiling = await unarySaturation(nullServer, seconds * 1000, 'ceiling');
+  const ceiling = await unarySaturation(nullServer, seconds * 1000, 'ceiling', undefined);
   await nullServer.stop();
   o.log(`gRPC ceiling: ${ceiling.rate.toFixed(0)} calls/s`);
 
   const db = await createDatabase(o.mysqlUrl);
   const server = serverKnex(o.mysqlUrl);
   try {
+    const serverPid = await localServerPid(server);
     const sidecar = await startSidecar(benchEnv(db.url));
     const c = clients(sidecar);
     await createWebhooks(c.admin, c.adminMd(TENANT), ['http://127.0.0.1:9/unused'], FANOUT, false);
     const fsyncsBefore = await logFsyncs(server);
-    const unary = await unarySaturation(sidecar, seconds * 1000, 'unary');
+    const unary = await unarySaturation(sidecar, seconds * 1000, 'unary', serverPid);
     const fsyncsAfter = await logFsyncs(server);
     const fsyncs = fsyncsAfter.value - fsyncsBefore.value;
     o.log(`unary PublishEvent: ${unary.rate.toFixed(0)} events/s`);
@@ -49,6 +51,7 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
         unit: 'events/s',
         baseline: { name: `commit-latency bound, ${(fsyncs / unary.seconds).toFixed(0)} flushes/s`, value: (CONCURRENCY * fsyncs) / unary.seconds },
       },
+      cpuRow('ingest', 'CPU per PublishEvent at saturation', unary.cpu, unary.calls, 'event', { name: 'the gRPC ceiling server, µs per call', value: (ceiling.cpu.childMs * 1000) / ceiling.calls }),
     );
     for (const rate of o.quick ? [200] : [500, 1000, 2000]) {
       const open = await openLoop(rate, seconds * 1000, (i) => publish(sidecar, c, `open-${rate}-${i}`));
@@ -59,14 +62,18 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
     // Few calls in flight leave the sidecar waiting on each commit; a busy core has more.
     const batchRates: number[] = [];
     for (const inFlight of [4, 16]) {
-      const batches = await closedLoop(inFlight, seconds * 1000, (i) =>
-        call(c.ingest.publishEvents.bind(c.ingest), { events: Array.from({ length: 100 }, (_, j) => benchEvent(`batch-${inFlight}-${i}-${j}`)) }, c.ingestMd),
+      const { result: batches, cpu } = await measureCpu(sidecar.process.pid!, serverPid, () =>
+        closedLoop(inFlight, seconds * 1000, (i) =>
+          call(c.ingest.publishEvents.bind(c.ingest), { events: Array.from({ length: 100 }, (_, j) => benchEvent(`batch-${inFlight}-${i}-${j}`)) }, c.ingestMd),
+        ),
       );
       batchRates.push((batches.calls * 100) / batches.seconds);
       rows.push({ scenario: 'ingest', metric: `PublishEvents, batches of 100 (${inFlight} in flight)`, value: batchRates.at(-1)!, unit: 'events/s', baseline: { name: 'gRPC ceiling (unary)', value: ceiling.rate } });
+      if (inFlight === 16) rows.push(cpuRow('ingest', 'CPU per event, PublishEvents (16 in flight)', cpu, batches.calls * 100, 'event'));
     }
-    const stream = await streamRate(c, seconds * 1000);
-    rows.push({ scenario: 'ingest', metric: 'StreamEvents, one stream', value: stream, unit: 'events/s', baseline: { name: 'gRPC ceiling (unary)', value: ceiling.rate } });
+    const stream = await measureCpu(sidecar.process.pid!, serverPid, () => streamRate(c, seconds * 1000));
+    rows.push({ scenario: 'ingest', metric: 'StreamEvents, one stream', value: stream.result.rate, unit: 'events/s', baseline: { name: 'gRPC ceiling (unary)', value: ceiling.rate } });
+    rows.push(cpuRow('ingest', 'CPU per event, one StreamEvents', stream.cpu, stream.result.acks, 'event'));
     c.ingest.close();
     c.admin.close();
     await sidecar.stop();
@@ -88,16 +95,17 @@ interface Saturation {
   p99: number;
   calls: number;
   seconds: number;
+  cpu: CpuUse;
 }
 
-async function unarySaturation(child: Child, durationMs: number, prefix: string): Promise<Saturation> {
+async function unarySaturation(child: Child, durationMs: number, prefix: string, serverPid: number | undefined): Promise<Saturation> {
   const c = clients(child);
   // Warm up: connections, JIT, the first commits.
   await closedLoop(CONCURRENCY, Math.min(1000, durationMs), (i) => publish(child, c, `${prefix}-warm-${i}`));
-  const run = await closedLoop(CONCURRENCY, durationMs, (i) => publish(child, c, `${prefix}-${i}`));
+  const { result: run, cpu } = await measureCpu(child.process.pid!, serverPid, () => closedLoop(CONCURRENCY, durationMs, (i) => publish(child, c, `${prefix}-${i}`)));
   c.ingest.close();
   c.admin.close();
-  return { rate: run.calls / run.seconds, p99: summarize(run.latencies).p99, calls: run.calls, seconds: run.seconds };
+  return { rate: run.calls / run.seconds, p99: summarize(run.latencies).p99, calls: run.calls, seconds: run.seconds, cpu };
 }
 
 function publish(_child: Child, c: ReturnType<typeof clients>, id: string): Promise<unknown> {
@@ -105,7 +113,7 @@ function publish(_child: Child, c: ReturnType<typeof clients>, id: string): Prom
 }
 
 /** One StreamEvents call: write as fast as flow control lets us, count acknowledgements. */
-function streamRate(c: ReturnType<typeof clients>, durationMs: number): Promise<number> {
+function streamRate(c: ReturnType<typeof clients>, durationMs: number): Promise<{ rate: number; acks: number }> {
   return new Promise((resolve, reject) => {
     const stream = c.ingest.streamEvents(c.ingestMd);
     let acks = 0;
@@ -113,7 +121,7 @@ function streamRate(c: ReturnType<typeof clients>, durationMs: number): Promise<
     const start = Date.now();
     stream.on('data', () => (acks += 1));
     stream.on('error', reject);
-    stream.on('end', () => resolve(acks / ((Date.now() - start) / 1000)));
+    stream.on('end', () => resolve({ rate: acks / ((Date.now() - start) / 1000), acks }));
     const pump = (): void => {
       while (Date.now() - start < durationMs) {
         if (!stream.write({ event: benchEvent(`stream-${sent++}`) })) {

@@ -1,0 +1,82 @@
+/**
+ * CPU time each process spent on a measured run, from /proc: on a shared, noisy machine the
+ * rates move from run to run, but the CPU a unit of work costs moves much less, so it is the
+ * figure that shows whether a change made the sidecar (or its database) cheaper.
+ */
+import fs from 'node:fs';
+import type { Knex } from 'knex';
+import type { Row } from './report';
+
+/** Linux reports utime and stime in USER_HZ ticks, 100 a second on every architecture Node runs on. */
+const TICK_MS = 10;
+
+export interface CpuUse {
+  readonly wallMs: number;
+  readonly childMs: number;
+  /** Undefined when the database server does not run on this machine (or its pid is unreadable). */
+  readonly serverMs: number | undefined;
+  /** This process: the load generator, and in the delivery scenarios the receivers too. */
+  readonly benchMs: number;
+}
+
+function processCpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "(comm)": state is field 3, utime 14 and stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+function optionalCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return processCpuMs(pid);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid of the MariaDB/MySQL server when it runs on this machine, from its pid file. */
+export async function localServerPid(db: Knex): Promise<number | undefined> {
+  try {
+    const [rows] = (await db.raw('SELECT @@pid_file AS f')) as [Array<{ f: string }>];
+    const pid = Number(fs.readFileSync(rows[0]!.f, 'utf8').trim());
+    return Number.isInteger(pid) && optionalCpuMs(pid) !== undefined ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `work` and returns its result with the CPU the child, the server and this process used meanwhile. */
+export async function measureCpu<T>(childPid: number, serverPid: number | undefined, work: () => Promise<T>): Promise<{ result: T; cpu: CpuUse }> {
+  const start = { wall: Date.now(), child: processCpuMs(childPid), server: optionalCpuMs(serverPid), bench: process.cpuUsage() };
+  const result = await work();
+  const server = optionalCpuMs(serverPid);
+  const bench = process.cpuUsage(start.bench);
+  return {
+    result,
+    cpu: {
+      wallMs: Date.now() - start.wall,
+      childMs: processCpuMs(childPid) - start.child,
+      serverMs: server === undefined || start.server === undefined ? undefined : server - start.server,
+      benchMs: (bench.user + bench.system) / 1000,
+    },
+  };
+}
+
+/**
+ * A row: the child's CPU per unit of work in µs, with the server's and this process's in the
+ * note, and the child's share of a core.
+ */
+export function cpuRow(scenario: string, metric: string, cpu: CpuUse, units: number, unit: string, baseline?: Row['baseline']): Row {
+  const per = (ms: number) => (ms * 1000) / Math.max(1, units);
+  const server = cpu.serverMs === undefined ? 'MariaDB not local' : `MariaDB ${per(cpu.serverMs).toFixed(0)} µs`;
+  const cores = (ms: number | undefined) => (ms === undefined ? '?' : `${((100 * ms) / cpu.wallMs).toFixed(0)}%`);
+  return {
+    scenario,
+    metric,
+    value: per(cpu.childMs),
+    unit: `µs per ${unit}`,
+    note: `${server}, bench process ${per(cpu.benchMs).toFixed(0)} µs; cores busy: child ${cores(cpu.childMs)}, MariaDB ${cores(cpu.serverMs)}, bench ${cores(cpu.benchMs)}`,
+    ...(baseline ? { baseline } : {}),
+  };
+}
