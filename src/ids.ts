@@ -3,7 +3,7 @@
  * across replicas without coordination. Delivery ids start with "msg_", as Standard Webhooks'
  * examples do, since they are the webhook-id header.
  */
-import { monotonicFactory } from 'ulid';
+import { encodeTime, monotonicFactory } from 'ulid';
 import { randomFraction } from './random-pool';
 
 const next = monotonicFactory(randomFraction);
@@ -12,3 +12,6 @@ export const newWebhookId = (): string => `wh_${next()}`;
 export const newDeliveryId = (): string => `msg_${next()}`;
 export const newEventId = (): string => `evt_${next()}`;
 export const newClaimId = (): string => `clm_${next()}`;
+
+/** Below every delivery id made at or after `ms` (ms since the epoch), above every one made before. */
+export const deliveryIdAt = (ms: number): string => `msg_${encodeTime(Math.max(0, Math.floor(ms)), 10)}`;

@@ -150,8 +150,9 @@ export function eventRow(event: ValidEvent, deliveryCount: number, now: number):
 
 /**
  * A delivery due now, or paused when its webhook is disabled. `scope` is the webhook's tenant:
- * a platform webhook's delivery is stored under PLATFORM_SCOPE, out of every tenant's sight, and
- * names the tenant whose event it carries in event_tenant_id (null: the same as tenant_id).
+ * a platform webhook's delivery is stored under PLATFORM_SCOPE, out of every tenant's sight.
+ * event_tenant_id names the tenant whose event it carries, always (its index tells retention
+ * which events deliveries still need).
  */
 export function deliveryRow(
   event: ValidEvent,
@@ -163,7 +164,7 @@ export function deliveryRow(
   return {
     id: newDeliveryId(),
     tenant_id: scope,
-    event_tenant_id: scope === event.tenantId ? null : event.tenantId,
+    event_tenant_id: event.tenantId,
     webhook_id: webhookId,
     event_id: event.id,
     event_type: event.type,

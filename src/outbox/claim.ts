@@ -86,7 +86,8 @@ async function loadClaimed(
 ): Promise<ClaimedDelivery[]> {
   const rows = (await db('deliveries as d')
     .join('events as e', function joinEvent() {
-      // A platform webhook's delivery names its event's tenant in event_tenant_id.
+      // event_tenant_id names the event's tenant (a platform webhook's delivery is stored under
+      // its own scope); rows written before the migration that set it may hold null.
       this.on('e.tenant_id', '=', db.raw('COALESCE(d.event_tenant_id, d.tenant_id)')).andOn('e.id', '=', 'd.event_id');
     })
     .leftJoin('webhooks as w', function joinWebhook() {

@@ -1,0 +1,87 @@
+/**
+ * An upgrade over data the previous version wrote: deliveries of a tenant's own webhooks held no
+ * event_tenant_id, and retention found finished deliveries by an index on completed_at. After
+ * the migration that dropped that index (and merged the two event indexes), retention must
+ * still keep every event a pending delivery needs and purge only what is old and finished.
+ */
+import path from 'node:path';
+import { expect } from 'chai';
+import { ulid } from 'ulid';
+import { parseDbUrl } from '../../src/config/db-url';
+import { connect, isMysql, type Db } from '../../src/db/connect';
+import { purgeOnce } from '../../src/outbox/retention';
+import { forEachDatabase } from '../support/databases';
+
+/** This file is dist/test/integration/; the compiled migrations are in dist/db/migrations. */
+const MIGRATIONS = { directory: path.join(__dirname, '..', '..', 'db', 'migrations'), loadExtensions: ['.js'] };
+const DAY_MS = 86_400_000;
+
+forEachDatabase('upgrade: lean delivery indexes over existing data', (database) => {
+  let db: Db | undefined;
+
+  afterEach(async () => {
+    await db?.destroy();
+    db = undefined;
+  });
+
+  it('fills in event_tenant_id, and retention keeps the events pending deliveries need', async () => {
+    db = connect(parseDbUrl(await database.create()));
+    await db.migrate.latest(MIGRATIONS);
+    // Back to the previous version (this also runs the migration's down), and its rows.
+    const [, undone] = (await db.migrate.down(MIGRATIONS)) as [number, string[]];
+    expect(undone.map((f) => path.basename(f))).to.deep.equal(['20261130000000_lean_delivery_indexes.js']);
+    const now = Date.now();
+    const old = now - 40 * DAY_MS;
+    const event = (id: string, createdAt: number) => ({
+      tenant_id: 'tenant-a', id, type: 'user.login', occurred_at: createdAt, created_at: createdAt, delivery_count: 1, payload: '{}',
+    });
+    await db('events').insert([event('e-pending', old), event('e-done', old), event('e-late-done', old), event('e-new-done', now)]);
+    const delivery = (eventId: string, createdAt: number, status: string, completedAt: number | null) => ({
+      id: `msg_${ulid(createdAt)}`,
+      tenant_id: 'tenant-a',
+      event_tenant_id: null,
+      webhook_id: 'wh_1',
+      event_id: eventId,
+      event_type: 'user.login',
+      status,
+      attempt_count: 1,
+      next_attempt_at: status === 'pending' ? now : null,
+      created_at: createdAt,
+      updated_at: completedAt ?? createdAt,
+      completed_at: completedAt,
+    });
+    const rows = [
+      delivery('e-pending', old, 'pending', null),
+      delivery('e-done', old, 'succeeded', old + 1_000),
+      // Created long ago but finished (after a redelivery) within the retention period.
+      delivery('e-late-done', old, 'failed', now - DAY_MS),
+      delivery('e-new-done', now, 'succeeded', now),
+    ];
+    await db('deliveries').insert(rows);
+
+    const [, applied] = (await db.migrate.latest(MIGRATIONS)) as [number, string[]];
+    expect(applied.map((f) => path.basename(f))).to.deep.equal(['20261130000000_lean_delivery_indexes.js']);
+    const tenants = (await db('deliveries').distinct('event_tenant_id')) as Array<{ event_tenant_id: string | null }>;
+    expect(tenants).to.deep.equal([{ event_tenant_id: 'tenant-a' }]);
+    expect(await deliveryIndexes(db)).to.include('deliveries_by_event').and.not.include.members(['deliveries_event', 'deliveries_completed', 'deliveries_platform_event']);
+
+    // Retention of 30 days: only the delivery that finished 40 days ago is old enough, with its event.
+    const cutoff = now - 30 * DAY_MS;
+    let removed = 0;
+    for (let n = await purgeOnce(db, cutoff); n > 0; n = await purgeOnce(db, cutoff)) removed += n;
+    expect(removed).to.equal(2);
+    const left = ((await db('deliveries').select('event_id').orderBy('event_id')) as Array<{ event_id: string }>).map((r) => r.event_id);
+    expect(left).to.deep.equal(['e-late-done', 'e-new-done', 'e-pending']);
+    const events = ((await db('events').select('id').orderBy('id')) as Array<{ id: string }>).map((r) => r.id);
+    expect(events).to.deep.equal(['e-late-done', 'e-new-done', 'e-pending']);
+  });
+});
+
+async function deliveryIndexes(db: Db): Promise<string[]> {
+  if (isMysql(db)) {
+    const [rows] = (await db.raw('SHOW INDEX FROM deliveries')) as [Array<{ Key_name: string }>];
+    return [...new Set(rows.map((r) => r.Key_name))];
+  }
+  const rows = (await db.raw("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries'")) as Array<{ name: string }>;
+  return rows.map((r) => r.name);
+}
