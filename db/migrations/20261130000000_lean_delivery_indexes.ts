@@ -9,6 +9,12 @@
  *   so the second index, renamed deliveries_by_event, answers it alone.
  * - deliveries_completed (completed_at): retention walks the primary key instead, whose ULIDs
  *   sort by creation time (src/outbox/retention.ts).
+ *
+ * And one index made wider: the claim's deliveries_due (status, next_attempt_at) gains
+ * webhook_id. A claim leaves out the webhooks that have no place left in the worker, and with
+ * the webhook only in the row, it read every due row of such a webhook to skip it: 11 ms a claim
+ * behind 10,000 due rows of one busy webhook, 21 ms behind 20,000. With it in the index the rows
+ * are skipped in the index: 2.1 and 3.4 ms.
  */
 import type { Knex } from 'knex';
 
@@ -19,9 +25,11 @@ export async function up(knex: Knex): Promise<void> {
     t.dropIndex(['completed_at'], 'deliveries_completed');
   });
   await renameIndex(knex, 'deliveries_platform_event', 'deliveries_by_event');
+  await replaceIndex(knex, 'deliveries_due', ['status', 'next_attempt_at'], ['status', 'next_attempt_at', 'webhook_id']);
 }
 
 export async function down(knex: Knex): Promise<void> {
+  await replaceIndex(knex, 'deliveries_due', ['status', 'next_attempt_at', 'webhook_id'], ['status', 'next_attempt_at']);
   await renameIndex(knex, 'deliveries_by_event', 'deliveries_platform_event');
   await knex.schema.alterTable('deliveries', (t) => {
     t.index(['tenant_id', 'event_id'], 'deliveries_event');
@@ -41,5 +49,19 @@ async function renameIndex(knex: Knex, from: string, to: string): Promise<void> 
   });
   await knex.schema.alterTable('deliveries', (t) => {
     t.dropIndex(['event_tenant_id', 'event_id'], from);
+  });
+}
+
+/** The same name over other columns. MySQL swaps them in one ALTER, so no claim runs without it. */
+async function replaceIndex(knex: Knex, name: string, from: string[], to: string[]): Promise<void> {
+  if (knex.client.config.client === 'mysql2') {
+    await knex.raw(`ALTER TABLE deliveries DROP INDEX ??, ADD INDEX ?? (${to.map(() => '??').join(', ')})`, [name, name, ...to]);
+    return;
+  }
+  await knex.schema.alterTable('deliveries', (t) => {
+    t.dropIndex(from, name);
+  });
+  await knex.schema.alterTable('deliveries', (t) => {
+    t.index(to, name);
   });
 }
