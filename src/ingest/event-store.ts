@@ -45,14 +45,16 @@ export async function storeEvents(
   try {
     let stored: StoredEvent[];
     try {
-      stored = await db.transaction((trx) => writeEvents(trx, events, now, handoff, claimed));
+      // Most events are new: insert them straight away, without first reading which exist
+      // (that read is one more round trip and up to a hundred key lookups per batch).
+      stored = await db.transaction((trx) => writeEvents(trx, events, now, handoff, claimed, false));
     } catch (err) {
-      // Another call committed one of these ids between our read and our insert: run again,
-      // and this time the read finds it.
+      // One of these ids is stored already (or another call committed it meanwhile): run
+      // again, and this time read which exist, so repeats are answered as duplicates.
       if (!isUniqueViolation(err)) throw err;
       handoff?.release();
       claimed.length = 0;
-      stored = await db.transaction((trx) => writeEvents(trx, events, now, handoff, claimed));
+      stored = await db.transaction((trx) => writeEvents(trx, events, now, handoff, claimed, true));
     }
     handoff?.deliver(claimed);
     return stored;
@@ -68,8 +70,9 @@ async function writeEvents(
   now: number,
   handoff: Handoff | undefined,
   claimed: ClaimedDelivery[],
+  readStored: boolean,
 ): Promise<StoredEvent[]> {
-  const known = await findStored(trx, events);
+  const known = readStored ? await findStored(trx, events) : new Map<string, number>();
   const fresh = events.filter((e) => !known.has(keyOf(e)));
   const subscriptions = await loadSubscriptions(trx, [...new Set(fresh.map((e) => e.tenantId))]);
   const eventRows: Record<string, unknown>[] = [];
