@@ -50,3 +50,22 @@ export async function logFsyncs(db: Knex): Promise<{ name: string; value: number
   const row = rows.find((r) => r.Variable_name === 'Innodb_os_log_fsyncs') ?? rows.find((r) => r.Variable_name === 'Innodb_data_fsyncs');
   return { name: row?.Variable_name ?? 'none', value: Number(row?.Value ?? NaN) };
 }
+
+/**
+ * What the outbox holds, by state and last error: printed when a bench waits in vain for
+ * deliveries, so the failure says whether they are retrying, paused or were never written.
+ */
+export async function outboxSummary(url: string): Promise<string> {
+  const db = serverKnex(url, new URL(url).pathname.slice(1));
+  try {
+    const rows = (await db('deliveries')
+      .select('status', 'attempt_count', 'last_error')
+      .count({ n: '*' })
+      .groupBy('status', 'attempt_count', 'last_error')) as Array<Record<string, unknown>>;
+    return rows.map((r) => `${String(r.n)} ${String(r.status)} after ${String(r.attempt_count)} attempts (${String(r.last_error ?? 'no error')})`).join('; ');
+  } catch (err) {
+    return `the outbox could not be read: ${(err as Error).message}`;
+  } finally {
+    await db.destroy();
+  }
+}

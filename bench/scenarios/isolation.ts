@@ -5,7 +5,7 @@
  */
 import { benchEnv, clients, startSidecar } from '../lib/children';
 import { benchEvent, call, createWebhooks, setEnabled, TENANT } from '../lib/calls';
-import { createDatabase } from '../lib/database';
+import { createDatabase, outboxSummary } from '../lib/database';
 import { openLoop } from '../lib/load';
 import { BenchReceiver, waitFor } from '../lib/receiver';
 import type { BenchOptions, Row } from '../lib/report';
@@ -51,7 +51,9 @@ async function run(o: BenchOptions, slowCount: number): Promise<{ rate: number; 
     const open = await openLoop(o.quick ? 20 : 50, o.quick ? 1000 : 10_000, (i) =>
       call(c.ingest.publishEvent.bind(c.ingest), { event: benchEvent(`iso-lat-${i}`, Date.now()) }, c.ingestMd),
     );
-    await waitFor(() => healthyCount() - before >= open.calls * HEALTHY, 120_000, 'latency-phase deliveries');
+    await waitFor(() => healthyCount() - before >= open.calls * HEALTHY, 120_000, 'latency-phase deliveries').catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${healthyCount() - before} of ${open.calls * HEALTHY} received; outbox: ${await outboxSummary(db.url)}`);
+    });
     return { rate, p99: summarize(healthy.latencies).p99 };
   } finally {
     c.ingest.close();
