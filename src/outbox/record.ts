@@ -45,43 +45,25 @@ export async function recordAttempts(
   return retryOnDeadlock(() => writeAttempts(db, attempts, health));
 }
 
-/** Thrown inside the first try when a delivery's claim id no longer matched: its lease was lost. */
-class LeaseLost extends Error {}
-
 async function writeAttempts(
   db: Knex,
   attempts: readonly AttemptRecord[],
   health: HealthPolicy,
 ): Promise<Recorded[]> {
-  // Leases are almost never lost: update every row fenced by its claim id at once, and only if
-  // fewer rows matched than attempts were made, write the batch again after reading which
-  // deliveries are still ours.
-  try {
-    return await db.transaction((trx) => writeBatch(trx, attempts, health, false));
-  } catch (err) {
-    if (!(err instanceof LeaseLost)) throw err;
-    return db.transaction((trx) => writeBatch(trx, attempts, health, true));
-  }
-}
-
-async function writeBatch(
-  trx: Knex.Transaction,
-  attempts: readonly AttemptRecord[],
-  health: HealthPolicy,
-  readFence: boolean,
-): Promise<Recorded[]> {
-  const keptIds = readFence ? await updateDeliveries(trx, attempts) : await updateAllFenced(trx, attempts);
-  const kept = attempts.map((a) => keptIds.has(a.claimed.id));
-  // A lost lease keeps the history of what its worker did; a delivery deleted with its
-  // webhook meanwhile gets no orphan attempt.
-  const lost = attempts.filter((_, i) => !kept[i]).map((a) => a.claimed.id);
-  const stillThere = new Set(
-    lost.length === 0 ? [] : ((await trx('deliveries').whereIn('id', lost).pluck('id')) as string[]),
-  );
-  const rows = attempts.filter((a, i) => kept[i] || stillThere.has(a.claimed.id)).map(attemptRow);
-  for (let i = 0; i < rows.length; i += 500) await trx('delivery_attempts').insert(rows.slice(i, i + 500));
-  const disabled = await countAndJudge(trx, attempts.filter((_, i) => kept[i]), health);
-  return attempts.map((a, i) => ({ kept: kept[i]!, disabledReason: kept[i] ? disabled.get(a.claimed.webhookId) : undefined }));
+  return db.transaction(async (trx) => {
+    const keptIds = await updateDeliveries(trx, attempts);
+    const kept = attempts.map((a) => keptIds.has(a.claimed.id));
+    // A lost lease keeps the history of what its worker did; a delivery deleted with its
+    // webhook meanwhile gets no orphan attempt.
+    const lost = attempts.filter((_, i) => !kept[i]).map((a) => a.claimed.id);
+    const stillThere = new Set(
+      lost.length === 0 ? [] : ((await trx('deliveries').whereIn('id', lost).pluck('id')) as string[]),
+    );
+    const rows = attempts.filter((a, i) => kept[i] || stillThere.has(a.claimed.id)).map(attemptRow);
+    for (let i = 0; i < rows.length; i += 500) await trx('delivery_attempts').insert(rows.slice(i, i + 500));
+    const disabled = await countAndJudge(trx, attempts.filter((_, i) => kept[i]), health);
+    return attempts.map((a, i) => ({ kept: kept[i]!, disabledReason: kept[i] ? disabled.get(a.claimed.webhookId) : undefined }));
+  });
 }
 
 /** Counters of every webhook in the batch, then endpoint health for webhooks whose batch ended failing. */
@@ -136,10 +118,10 @@ function attemptRow({ claimed, result }: AttemptRecord): Record<string, unknown>
 }
 
 /**
- * Each delivery's new state for the whole batch at once instead of one statement per attempt (at
- * a few thousand attempts a second the round trips were the worker's cost), after a lease was
- * lost: the rows whose claim id still matches are locked, then updated together with per-row
- * CASE values. Returns the ids that were kept.
+ * Each delivery's new state, in two statements for the whole batch instead of one per attempt
+ * (at a few thousand attempts a second the round trips were the worker's cost): the rows whose
+ * claim id still matches are locked, then updated together with per-row CASE values. Returns the
+ * ids that were kept.
  */
 async function updateDeliveries(trx: Knex, attempts: readonly AttemptRecord[]): Promise<Set<string>> {
   const fenced = trx('deliveries')
@@ -151,26 +133,16 @@ async function updateDeliveries(trx: Knex, attempts: readonly AttemptRecord[]): 
   if (isMysql(trx)) void fenced.forUpdate();
   const keptIds = new Set(((await fenced) as Array<{ id: string }>).map((r) => r.id));
   const kept = attempts.filter((a) => keptIds.has(a.claimed.id));
-  if (kept.length > 0) await applyOutcomes(trx, kept, trx('deliveries').whereIn('id', kept.map((a) => a.claimed.id)));
-  return keptIds;
-}
-
-/** The same in one statement, each row fenced by its own claim id; throws LeaseLost unless every row matched. */
-async function updateAllFenced(trx: Knex, attempts: readonly AttemptRecord[]): Promise<Set<string>> {
-  const rows = trx('deliveries')
-    .whereIn('id', attempts.map((a) => a.claimed.id))
-    .andWhere('claim_id', perRow(trx, attempts, (a) => a.claimed.claimId));
-  const updated = await applyOutcomes(trx, attempts, rows);
-  if (updated !== attempts.length) throw new LeaseLost(`${attempts.length - updated} of ${attempts.length} leases were lost`);
-  return new Set(attempts.map((a) => a.claimed.id));
-}
-
-/** Writes each attempt's outcome on its delivery row (among `rows`); returns the rows changed. */
-async function applyOutcomes(trx: Knex, kept: readonly AttemptRecord[], rows: Knex.QueryBuilder): Promise<number> {
+  if (kept.length === 0) return keptIds;
   // A delivery paused while its attempt was in flight (its webhook was disabled) stays paused
   // instead of being scheduled again.
   const stillPaused = (value: SqlValue): Fragment => ({ sql: "CASE WHEN status = 'paused' THEN NULL ELSE ? END", bindings: [value] });
-  return rows.update({
+  await trx('deliveries')
+    .whereIn(
+      'id',
+      kept.map((a) => a.claimed.id),
+    )
+    .update({
       status: perRow(trx, kept, ({ outcome }) =>
         outcome.status === 'pending' ? { sql: "CASE WHEN status = 'paused' THEN 'paused' ELSE 'pending' END", bindings: [] } : outcome.status,
       ),
@@ -182,6 +154,7 @@ async function applyOutcomes(trx: Knex, kept: readonly AttemptRecord[], rows: Kn
       completed_at: perRow(trx, kept, ({ outcome, at }) => (outcome.status === 'pending' ? null : at)),
       updated_at: Math.max(...kept.map((a) => a.at)),
     });
+  return keptIds;
 }
 
 /** One value per attempt's row, by delivery id. */

@@ -2,8 +2,7 @@
  * The recorder's fence, on each database: an attempt whose lease ran out, and whose delivery
  * another worker has claimed since, must leave that delivery alone (the other worker owns it)
  * and still keep the history of what it did; the attempts of the same batch whose leases held
- * are written as usual. The recorder first tries the whole batch in one fenced statement and
- * falls back to reading the fence when a row did not match, so this test takes that path.
+ * are written as usual.
  */
 import { expect } from 'chai';
 import { parseDbUrl } from '../../src/config/db-url';
