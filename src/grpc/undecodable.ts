@@ -14,7 +14,18 @@ export function isUndecodable(message: unknown): boolean {
   return message === UNDECODABLE;
 }
 
-/** The service with each client-streaming method's decoder answering UNDECODABLE instead of throwing. */
+/** Each message decoded from a request stream, with its size on the wire. */
+const wireSizes = new WeakMap<object, number>();
+
+/** The size on the wire of a message read from a request stream (0 when unknown). */
+export function wireBytesOf(message: unknown): number {
+  return message !== null && typeof message === 'object' ? (wireSizes.get(message) ?? 0) : 0;
+}
+
+/**
+ * The service with each client-streaming method's decoder answering UNDECODABLE instead of
+ * throwing, and noting each message's size (wireBytesOf).
+ */
 export function lenientStreams<S extends ServiceDefinition>(service: S): S {
   const lenient: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(service)) {
@@ -24,11 +35,14 @@ export function lenientStreams<S extends ServiceDefinition>(service: S): S {
       : {
           ...method,
           requestDeserialize: (bytes: Buffer): unknown => {
+            let message: unknown;
             try {
-              return decode(bytes);
+              message = decode(bytes);
             } catch {
               return UNDECODABLE;
             }
+            if (message !== null && typeof message === 'object') wireSizes.set(message, bytes.length);
+            return message;
           },
         };
   }
