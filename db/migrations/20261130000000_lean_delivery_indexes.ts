@@ -19,7 +19,7 @@
 import type { Knex } from 'knex';
 
 export async function up(knex: Knex): Promise<void> {
-  await knex('deliveries').whereNull('event_tenant_id').update({ event_tenant_id: knex.ref('tenant_id') });
+  await fillEventTenant(knex);
   await knex.schema.alterTable('deliveries', (t) => {
     t.dropIndex(['tenant_id', 'event_id'], 'deliveries_event');
     t.dropIndex(['completed_at'], 'deliveries_completed');
@@ -36,6 +36,23 @@ export async function down(knex: Knex): Promise<void> {
     t.index(['completed_at'], 'deliveries_completed');
   });
   await knex('deliveries').where('event_tenant_id', knex.ref('tenant_id')).update({ event_tenant_id: null });
+}
+
+/**
+ * On MySQL in batches of 10,000 rows, so a large outbox is not rewritten in one transaction
+ * (found through deliveries_platform_event, which holds the nulls). SQLite has no UPDATE ... LIMIT.
+ */
+async function fillEventTenant(knex: Knex): Promise<void> {
+  if (knex.client.config.client !== 'mysql2') {
+    await knex('deliveries').whereNull('event_tenant_id').update({ event_tenant_id: knex.ref('tenant_id') });
+    return;
+  }
+  for (;;) {
+    const [result] = (await knex.raw(
+      'UPDATE deliveries SET event_tenant_id = tenant_id WHERE event_tenant_id IS NULL LIMIT 10000',
+    )) as [{ affectedRows: number }];
+    if (result.affectedRows === 0) return;
+  }
 }
 
 async function renameIndex(knex: Knex, from: string, to: string): Promise<void> {
