@@ -3,6 +3,9 @@
 import { shutdownTracing, tracingEnabled } from './telemetry/tracing';
 import { ConfigError, loadConfigFromProcess, type LoadedConfig } from './config';
 import { startApp } from './app';
+import { limitHeapGrowth } from './heap';
+
+limitHeapGrowth();
 
 async function main(): Promise<void> {
   let loaded: LoadedConfig;
