@@ -28,6 +28,9 @@ export function connect(target: DbTarget, options: DbOptions = {}): Db {
         // BIGINTs come back as numbers while they are safe integers.
         supportBigNumbers: true,
         bigNumberStrings: false,
+        // Prepared statements kept per connection (src/db/prepared-insert.ts): 10 connections
+        // per replica hold at most 640 of the server's 16,382 by default.
+        maxPreparedStatements: 64,
       },
       pool: { min: 0, max: options.poolMax ?? 10 },
       log: knexLog(options.logger),

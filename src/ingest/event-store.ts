@@ -4,6 +4,7 @@
  */
 import type { Knex } from 'knex';
 import { isUniqueViolation } from '../db/connect';
+import { insertRows } from '../db/prepared-insert';
 import { newDeliveryId } from '../ids';
 import type { ClaimedDelivery } from '../outbox/claim';
 import { loadSubscriptions, subscribes, type Subscription } from './subscriptions';
@@ -95,8 +96,8 @@ async function writeEvents(
     }
     return { eventId: event.id, duplicate: false, deliveryCount: targets.length };
   });
-  await insertChunks(trx, 'events', eventRows, EVENT_CHUNK);
-  await insertChunks(trx, 'deliveries', deliveryRows, DELIVERY_CHUNK);
+  await insertChunks(trx, 'events', EVENT_COLUMNS, eventRows, EVENT_CHUNK);
+  await insertChunks(trx, 'deliveries', DELIVERY_COLUMNS, deliveryRows, DELIVERY_CHUNK);
   return results;
 }
 
@@ -136,6 +137,10 @@ async function findStored(trx: Knex, events: readonly ValidEvent[]): Promise<Map
 export function keyOf(event: Pick<ValidEvent, 'tenantId' | 'id'>): string {
   return `${event.tenantId}\u0000${event.id}`;
 }
+
+/** The columns eventRow and deliveryRow fill (claim_id only for a delivery handed off). */
+const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload', 'trace_context'];
+const DELIVERY_COLUMNS = ['id', 'tenant_id', 'event_tenant_id', 'webhook_id', 'event_id', 'event_type', 'status', 'attempt_count', 'next_attempt_at', 'created_at', 'updated_at', 'claim_id'];
 
 export function eventRow(event: ValidEvent, deliveryCount: number, now: number): Record<string, unknown> {
   return {
@@ -180,12 +185,13 @@ export function deliveryRow(
 }
 
 async function insertChunks(
-  trx: Knex,
+  trx: Knex.Transaction,
   table: string,
+  columns: readonly string[],
   rows: readonly Record<string, unknown>[],
   size: number,
 ): Promise<void> {
   for (let i = 0; i < rows.length; i += size) {
-    await trx(table).insert(rows.slice(i, i + size));
+    await insertRows(trx, table, columns, rows.slice(i, i + size));
   }
 }
