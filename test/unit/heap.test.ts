@@ -44,7 +44,7 @@ async function peakOldSpaceMb(mode: 'limit' | 'default'): Promise<number> {
 describe('heap growth', function () {
   this.timeout(120_000);
 
-  it('keeps the old generation within 60% of the live set, where V8 alone lets it grow to twice that', async () => {
+  it('lets the old generation grow only 60% past the live set, where V8 alone lets it grow to twice that', async () => {
     const limited = await peakOldSpaceMb('limit');
     const unlimited = await peakOldSpaceMb('default');
     // Live: about 30 MB of records plus about 20 MB in the ring. Measured: 59 MB against 122.
