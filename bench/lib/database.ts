@@ -62,7 +62,25 @@ export async function outboxSummary(url: string): Promise<string> {
       .select('status', 'attempt_count', 'last_error')
       .count({ n: '*' })
       .groupBy('status', 'attempt_count', 'last_error')) as Array<Record<string, unknown>>;
-    return rows.map((r) => `${String(r.n)} ${String(r.status)} after ${String(r.attempt_count)} attempts (${String(r.last_error ?? 'no error')})`).join('; ');
+    // Where the unfinished ones wait: per destination path, whether a worker holds them, and
+    // when they fall due (a retry after a timeout waits for the retry schedule).
+    const now = Date.now();
+    const waiting = (await db('deliveries as d')
+      .join('webhooks as w', 'w.id', 'd.webhook_id')
+      .whereNot('d.status', 'succeeded')
+      .select('w.url', 'd.status', 'd.attempt_count', db.raw('d.claim_id IS NOT NULL AS claimed'))
+      .min({ due: 'd.next_attempt_at' })
+      .max({ last: 'd.next_attempt_at' })
+      .count({ n: '*' })
+      .groupBy('w.url', 'd.status', 'd.attempt_count', 'claimed')) as Array<Record<string, unknown>>;
+    const inS = (ms: unknown) => (ms === null ? 'never' : `${((Number(ms) - now) / 1000).toFixed(1)} s`);
+    const where = waiting.map(
+      (r) => `${new URL(String(r.url)).pathname}: ${String(r.n)} ${String(r.status)} after ${String(r.attempt_count)}${Number(r.claimed) ? ', claimed' : ''}, due in ${inS(r.due)} to ${inS(r.last)}`,
+    );
+    return [
+      rows.map((r) => `${String(r.n)} ${String(r.status)} after ${String(r.attempt_count)} attempts (${String(r.last_error ?? 'no error')})`).join('; '),
+      ...(where.length > 0 ? [`unfinished by destination: ${where.join('; ')}`] : []),
+    ].join('; ');
   } catch (err) {
     return `the outbox could not be read: ${(err as Error).message}`;
   } finally {
