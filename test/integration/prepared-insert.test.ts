@@ -58,6 +58,16 @@ forEachDatabase('prepared inserts', (database) => {
 
   it('rolls back with its transaction, and refuses a repeated key as a unique violation', async () => {
     const db = await migrated();
+    // Written on the transaction's own connection: a rollback takes the rows back.
+    const rolledBack = await db
+      .transaction(async (trx) => {
+        await insertRows(trx, 'events', COLUMNS, [event('e-0')]);
+        expect((await trx('events').pluck('id')) as string[]).to.deep.equal(['e-0']);
+        throw new Error('roll back');
+      })
+      .then(() => undefined, (err: Error) => err.message);
+    expect(rolledBack).to.equal('roll back');
+    expect((await db('events').pluck('id')) as string[]).to.deep.equal([]);
     await db.transaction((trx) => insertRows(trx, 'events', COLUMNS, [event('e-1')]));
     const failed = await db
       .transaction((trx) => insertRows(trx, 'events', COLUMNS, [event('e-2'), event('e-1')]))
