@@ -6,7 +6,8 @@ import { isMysql, type Db } from './connect';
  * Compiled migrations live in dist/db/migrations; this file is dist/src/db/migrate.js.
  */
 const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'db', 'migrations');
-const CONFIG: Knex.MigratorConfig = { directory: MIGRATIONS_DIR, loadExtensions: ['.js'] };
+/** Where knex finds the migrations; tests that step through them use it too. */
+export const MIGRATOR_CONFIG: Knex.MigratorConfig = { directory: MIGRATIONS_DIR, loadExtensions: ['.js'] };
 /** How long a start waits for another replica's migration before giving up. */
 const LOCK_WAIT_SECONDS = 120;
 const MYSQL_LOCK_NAME = 'webhooks_sidecar_migrations';
@@ -25,13 +26,13 @@ export async function migrateLatest(db: Db): Promise<string[]> {
 
 async function latest(db: Db, freeStaleLock: boolean): Promise<string[]> {
   if (freeStaleLock) await freeKnexLock(db);
-  const [, applied] = (await db.migrate.latest(CONFIG)) as [number, string[]];
+  const [, applied] = (await db.migrate.latest(MIGRATOR_CONFIG)) as [number, string[]];
   return applied;
 }
 
 async function freeKnexLock(db: Db): Promise<void> {
   // Only an existing lock table can hold a stale lock; a new database has none yet.
-  if (await db.schema.hasTable('knex_migrations_lock')) await db.migrate.forceFreeMigrationsLock(CONFIG);
+  if (await db.schema.hasTable('knex_migrations_lock')) await db.migrate.forceFreeMigrationsLock(MIGRATOR_CONFIG);
 }
 
 async function withMysqlLock<T>(db: Db, fn: () => Promise<T>): Promise<T> {

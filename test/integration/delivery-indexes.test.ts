@@ -11,11 +11,10 @@ import { expect } from 'chai';
 import { ulid } from 'ulid';
 import { parseDbUrl } from '../../src/config/db-url';
 import { connect, isMysql, type Db } from '../../src/db/connect';
+import { MIGRATOR_CONFIG } from '../../src/db/migrate';
 import { purgeOnce } from '../../src/outbox/retention';
 import { forEachDatabase } from '../support/databases';
 
-/** This file is dist/test/integration/; the compiled migrations are in dist/db/migrations. */
-const MIGRATIONS = { directory: path.join(__dirname, '..', '..', 'db', 'migrations'), loadExtensions: ['.js'] };
 const DAY_MS = 86_400_000;
 
 forEachDatabase('deliveries indexes', (database) => {
@@ -28,9 +27,9 @@ forEachDatabase('deliveries indexes', (database) => {
 
   it('fills in event_tenant_id, and retention keeps the events pending deliveries need', async () => {
     db = connect(parseDbUrl(await database.create()));
-    await db.migrate.latest(MIGRATIONS);
+    await db.migrate.latest(MIGRATOR_CONFIG);
     // Back to the previous version (this also runs the migration's down), and its rows.
-    const [, undone] = (await db.migrate.down(MIGRATIONS)) as [number, string[]];
+    const [, undone] = (await db.migrate.down(MIGRATOR_CONFIG)) as [number, string[]];
     expect(undone.map((f) => path.basename(f))).to.deep.equal(['20261130000000_lean_delivery_indexes.js']);
     const now = Date.now();
     const old = now - 40 * DAY_MS;
@@ -61,7 +60,7 @@ forEachDatabase('deliveries indexes', (database) => {
     ];
     await db('deliveries').insert(rows);
 
-    const [, applied] = (await db.migrate.latest(MIGRATIONS)) as [number, string[]];
+    const [, applied] = (await db.migrate.latest(MIGRATOR_CONFIG)) as [number, string[]];
     expect(applied.map((f) => path.basename(f))).to.deep.equal(['20261130000000_lean_delivery_indexes.js']);
     const tenants = (await db('deliveries').distinct('event_tenant_id')) as Array<{ event_tenant_id: string | null }>;
     expect(tenants).to.deep.equal([{ event_tenant_id: 'tenant-a' }]);

@@ -3,14 +3,13 @@
  * text elsewhere. Values come back as they went in; a connection keeps a bounded number of
  * statements; and when the server refuses to prepare one more, the rows still go in.
  */
-import path from 'node:path';
 import { expect } from 'chai';
 import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
+import { MIGRATOR_CONFIG } from '../../src/db/migrate';
 import { insertRows } from '../../src/db/prepared-insert';
 import { forEachDatabase } from '../support/databases';
 
-const MIGRATIONS = { directory: path.join(__dirname, '..', '..', 'db', 'migrations'), loadExtensions: ['.js'] };
 const COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload', 'trace_context'];
 
 const event = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -41,7 +40,8 @@ forEachDatabase('prepared inserts', (database) => {
 
   async function migrated(poolMax?: number): Promise<Db> {
     db = connect(parseDbUrl(await database.create()), { poolMax });
-    await db.migrate.latest(MIGRATIONS);
+    // Not migrateLatest: with a pool of one connection, its GET_LOCK would hold the only one.
+    await db.migrate.latest(MIGRATOR_CONFIG);
     return db;
   }
 
