@@ -53,29 +53,36 @@ export class WebhookStore {
 
   /**
    * The webhook and its counters row, together, unless the tenant has `maxPerTenant` webhooks
-   * already (false, and nothing is written). The count is taken in the same transaction, under a
-   * lock on the tenant's range of the webhooks_tenant_id index on MySQL, so concurrent creates
-   * (on any replica) cannot together go past the limit: one waits for the other, or is rolled
-   * back as a deadlock's victim and runs again, and then counts what the other wrote.
+   * already (false, and nothing is written). On MySQL the tenant's creates take turns on its
+   * tenant_locks row, on any replica, so that concurrent ones cannot together go past the limit:
+   * the row exists before the transaction (inserted on its own, so racing first creates of a
+   * tenant wait for one another's commit rather than deadlock) and the transaction locks it
+   * before it counts. The transaction reads committed rows, so the count sees what the previous
+   * holder wrote and locks no gap of the webhooks index, which another tenant's inserts would
+   * have to wait for. SQLite runs one write transaction at a time.
    */
   async insert(record: WebhookRecord, secretSealed: string, maxPerTenant: number): Promise<boolean> {
+    const mysql = isMysql(this.db);
+    if (mysql) await this.db('tenant_locks').insert({ tenant_id: record.tenantId }).onConflict('tenant_id').ignore();
     return retryOnDeadlock(() =>
-      this.db.transaction(async (trx) => {
-        const count = trx('webhooks').where('tenant_id', record.tenantId).count({ n: '*' });
-        if (isMysql(trx)) void count.forUpdate();
-        const row = (await count.first()) as { n: number | string };
-        if (Number(row.n) >= maxPerTenant) return false;
-        await trx('webhooks').insert({
-          ...toColumns(record),
-          id: record.id,
-          tenant_id: record.tenantId,
-          created_at: record.createdAt,
-          updated_at: record.updatedAt,
-          secret_sealed: secretSealed,
-        });
-        await trx('webhook_stats').insert({ webhook_id: record.id, tenant_id: record.tenantId });
-        return true;
-      }),
+      this.db.transaction(
+        async (trx) => {
+          if (mysql) await trx('tenant_locks').select('tenant_id').where('tenant_id', record.tenantId).forUpdate();
+          const row = (await trx('webhooks').where('tenant_id', record.tenantId).count({ n: '*' }).first()) as { n: number | string };
+          if (Number(row.n) >= maxPerTenant) return false;
+          await trx('webhooks').insert({
+            ...toColumns(record),
+            id: record.id,
+            tenant_id: record.tenantId,
+            created_at: record.createdAt,
+            updated_at: record.updatedAt,
+            secret_sealed: secretSealed,
+          });
+          await trx('webhook_stats').insert({ webhook_id: record.id, tenant_id: record.tenantId });
+          return true;
+        },
+        mysql ? { isolationLevel: 'read committed' } : undefined,
+      ),
     );
   }
 

@@ -74,6 +74,20 @@ forEachDatabase('limits', (database) => {
     expect(await rows('webhook_stats', { tenant_id: 'tenant-race' })).to.equal(MAX_WEBHOOKS_PER_TENANT);
   });
 
+  it("creates every webhook when a new tenant's first creates race, beside another new tenant's", async () => {
+    // An empty tenant has no webhook row to lock, only the gap where its rows would go, and every
+    // racer can hold that gap at once: each create must still land, not fail as a deadlock victim.
+    const creates = ['tenant-new-a', 'tenant-new-b'].flatMap((tenant) =>
+      Array.from({ length: 12 }, () => sidecar.admin(tenant).createWebhook(hook).then((r) => r.webhook!.tenantId)),
+    );
+    const created = await Promise.allSettled(creates);
+    const failures = created.flatMap((c) => (c.status === 'rejected' ? [String((c.reason as Error).message)] : []));
+    expect(failures).to.deep.equal([]);
+    expect(await rows('webhooks', { tenant_id: 'tenant-new-a' })).to.equal(12);
+    expect(await rows('webhooks', { tenant_id: 'tenant-new-b' })).to.equal(12);
+    expect(await rows('webhook_stats')).to.equal(24);
+  });
+
   it('refuses a message over 8 MiB with RESOURCE_EXHAUSTED and stores none of it', async () => {
     expect(MAX_RECEIVE_MESSAGE_BYTES).to.equal(8 * 1024 * 1024);
     // 140 events of 60 KB each: every event is within its own limit, the message is not.
