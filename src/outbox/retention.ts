@@ -9,9 +9,9 @@ import { deliveryIdAt } from '../ids';
 
 export const PURGE_BATCH = 500;
 
-/** One batch of each kind; returns how many rows went. Call until it returns 0. */
+/** One batch of each kind; returns how many rows went (or were mended). Call until it returns 0. */
 export async function purgeOnce(db: Knex, cutoff: number, batch = PURGE_BATCH): Promise<number> {
-  let removed = 0;
+  let removed = await fillEventTenants(db, batch);
   // Delivery ids are ULIDs, in creation order, and a delivery finishes after it is created: the
   // primary key up to the cutoff's id holds every candidate, oldest first, so no index on
   // completed_at (one more write per delivery) is needed to find them.
@@ -60,6 +60,19 @@ export async function purgeOnce(db: Knex, cutoff: number, batch = PURGE_BATCH): 
       .delete();
   }
   return removed;
+}
+
+/**
+ * A replica of the version before the lean_delivery_indexes migration, still running during a
+ * rolling upgrade, writes its tenants' deliveries without event_tenant_id. The purge of events
+ * below finds a delivery's event by that column alone, so it would take such a delivery's event
+ * from under it: the column is filled in first (through its own index, so this costs one index
+ * probe when there is nothing to mend).
+ */
+async function fillEventTenants(db: Knex, batch: number): Promise<number> {
+  const ids = (await db('deliveries').whereNull('event_tenant_id').limit(batch).pluck('id')) as string[];
+  if (ids.length === 0) return 0;
+  return db('deliveries').whereIn('id', ids).whereNull('event_tenant_id').update({ event_tenant_id: db.ref('tenant_id') });
 }
 
 /** Runs the purge at start and then every intervalMs, batch after batch until nothing is left. */

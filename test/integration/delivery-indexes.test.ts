@@ -5,6 +5,8 @@
  *   no event_tenant_id, and retention found finished deliveries by an index on completed_at.
  *   After the migration that dropped that index (and merged the two event indexes), retention
  *   must still keep every event a pending delivery needs and purge only what is old and finished.
+ * - A rolling upgrade: replicas of the previous version go on writing deliveries without
+ *   event_tenant_id after the migration; retention must not purge their events.
  */
 import path from 'node:path';
 import { expect } from 'chai';
@@ -88,6 +90,24 @@ forEachDatabase('deliveries indexes', (database) => {
     expect(left).to.deep.equal(['e-late-done', 'e-new-done', 'e-pending']);
     const events = ((await db('events').select('id').orderBy('id')) as Array<{ id: string }>).map((r) => r.id);
     expect(events).to.deep.equal(['e-late-done', 'e-new-done', 'e-pending']);
+  });
+
+  it('keeps the event of a delivery that a replica of the previous version wrote without event_tenant_id', async () => {
+    db = connect(parseDbUrl(await database.create()));
+    await db.migrate.latest(MIGRATOR_CONFIG);
+    const now = Date.now();
+    const old = now - 40 * DAY_MS;
+    const event = { tenant_id: 'tenant-a', type: 'user.login', occurred_at: old, created_at: old, delivery_count: 1, payload: '{}' };
+    await db('events').insert([{ ...event, id: 'e-redelivered' }, { ...event, id: 'e-forgotten' }]);
+    // During a rolling upgrade: a redelivery of an old event, written by an old replica.
+    await db('deliveries').insert({
+      id: `msg_${ulid(now)}`, tenant_id: 'tenant-a', event_tenant_id: null, webhook_id: 'wh_1', event_id: 'e-redelivered',
+      event_type: 'user.login', status: 'pending', attempt_count: 0, next_attempt_at: now, created_at: now, updated_at: now, completed_at: null,
+    });
+
+    for (let n = await purgeOnce(db, now - 30 * DAY_MS); n > 0; n = await purgeOnce(db, now - 30 * DAY_MS));
+    expect(await db('events').orderBy('id').pluck('id')).to.deep.equal(['e-redelivered']);
+    expect(await db('deliveries').pluck('event_tenant_id')).to.deep.equal(['tenant-a']);
   });
 });
 
