@@ -35,6 +35,12 @@ function parseMysqlUrl(value: string): DbTarget {
     throw new Error('must name a database, e.g. mysql://user:pass@host:3306/webhooks');
   }
   if (url.hostname === '') throw new Error('must name a host');
+  // Options the connection does not read would be ignored without a word: ?ssl=true would still
+  // connect in clear text. Only their names are quoted (a value could be a secret).
+  if (url.search !== '' || url.hash !== '') {
+    const names = [...url.searchParams.keys()].join(', ') || url.hash;
+    throw new Error(`takes no connection options (${names}): TLS to the database is not supported yet`);
+  }
   return {
     kind: 'mysql',
     host: url.hostname.replace(/^\[|\]$/g, ''),

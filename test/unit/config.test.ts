@@ -100,6 +100,7 @@ describe('config/parseConfig', () => {
     ['WEBHOOKS_DB_URL', 'sqlite:'],
     ['WEBHOOKS_DB_URL', 'mysql://root@127.0.0.1:3306'],
     ['WEBHOOKS_DB_URL', 'mysql://root@127.0.0.1:3306/'],
+    ['WEBHOOKS_DB_URL', 'mysql://root@127.0.0.1:3306/webhooks?ssl=true', /takes no connection options \(ssl\)/],
     ['WEBHOOKS_GRPC_ADDR', '127.0.0.1'],
     ['WEBHOOKS_GRPC_ADDR', '0.0.0.0:70000'],
     ['WEBHOOKS_MAX_RETRIES', '-1'],

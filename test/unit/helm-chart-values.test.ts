@@ -60,6 +60,7 @@ describe('Helm chart: values and values.schema.json', () => {
       ['config.retryBaseMs', '30000', /\/config\/retryBaseMs must be integer/],
       ['config.maxRetrys', 3, /\/config must NOT have additional properties/],
       ['secrets.dbUrl', 'sqlite:./data/webhooks.db', /\/secrets\/dbUrl must match pattern/],
+      ['secrets.dbUrl', 'mysql://app:pw@db:3306/webhooks?ssl=true', /\/secrets\/dbUrl must match pattern/],
       ['secrets.adminToken', 'short', /\/secrets\/adminToken must match pattern/],
       ['secrets.encryptionKey', 'bm90LTMyLWJ5dGVz', /\/secrets\/encryptionKey must match pattern/],
       ['networkPolicy.database.cidr', '10.0.0.1', /\/networkPolicy\/database\/cidr/],
