@@ -51,39 +51,21 @@ export async function claimDue(db: Knex, options: ClaimOptions): Promise<Claimed
   // READ COMMITTED on MySQL: REPEATABLE READ's locking read would also take gap locks on the
   // due-time index and block ingest's inserts of new deliveries for the claim's duration.
   const isolation = isMysql(db) ? { isolationLevel: 'read committed' as const } : undefined;
-  const expired = new Set<string>();
+  let expired = new Set<string>();
   const ids = await db.transaction(async (trx) => {
-    const due: string[] = [];
-    const skipped = new Set(options.saturated);
-    for (;;) {
-      const want = options.limit - due.length;
-      const query = trx('deliveries')
-        .select('id', 'webhook_id', 'claim_id')
-        .where('status', 'pending')
-        .andWhere('next_attempt_at', '<=', options.now)
-        .orderBy('next_attempt_at')
-        .limit(want);
-      if (skipped.size > 0) void query.whereNotIn('webhook_id', [...skipped]);
-      if (isMysql(db)) void query.forUpdate().skipLocked();
-      const rows = (await query) as Array<{ id: string; webhook_id: string; claim_id: string | null }>;
-      const refused = new Set<string>();
-      for (const row of rows) {
-        if (options.take && !options.take(row.webhook_id)) {
-          refused.add(row.webhook_id);
-          continue;
-        }
-        due.push(row.id);
-        // A due row still stamped with a claim id: that claim's lease ran out before its write.
-        if (row.claim_id !== null) expired.add(row.id);
-      }
-      // Rows of webhooks that filled up took places in the LIMIT that newer rows of other
-      // webhooks needed: look again past those webhooks. Without this a webhook with a backlog
-      // of old due rows and one free place (a hanging endpoint whose attempt just timed out, so
-      // at every claim) kept every other webhook's new deliveries out of every claim. Each pass
-      // skips at least one more webhook, so the passes end.
-      if (refused.size === 0 || rows.length < want) break;
-      for (const webhookId of refused) skipped.add(webhookId);
-    }
+    const query = trx('deliveries')
+      .select('id', 'webhook_id', 'claim_id')
+      .where('status', 'pending')
+      .andWhere('next_attempt_at', '<=', options.now)
+      .orderBy('next_attempt_at')
+      .limit(options.limit);
+    if (options.saturated && options.saturated.length > 0) void query.whereNotIn('webhook_id', [...options.saturated]);
+    if (isMysql(db)) void query.forUpdate().skipLocked();
+    const rows = (await query) as Array<{ id: string; webhook_id: string; claim_id: string | null }>;
+    const due = options.take ? rows.filter((r) => options.take!(r.webhook_id)).map((r) => r.id) : rows.map((r) => r.id);
+    // A due row still stamped with a claim id: that claim's lease ran out before its write.
+    // (Rows left out are not loaded below, so they need no filtering here.)
+    expired = new Set(rows.filter((r) => r.claim_id !== null).map((r) => r.id));
     if (due.length > 0) {
       await trx('deliveries')
         .whereIn('id', due)

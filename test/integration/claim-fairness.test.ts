@@ -1,9 +1,14 @@
 /**
- * The claim's per-webhook cap, on each database. A hanging endpoint holds a backlog of old due
- * deliveries, and each time one of its attempts times out it has a free place again, so every
- * claim the worker makes then finds it with room. Its old rows must not fill the claim's LIMIT
- * and keep the other webhooks' newer due deliveries out (the isolation bench saw a healthy
- * endpoint's deliveries wait over 120 s behind such a backlog).
+ * The claim's per-webhook places, on each database. A hanging endpoint holds a backlog of old due
+ * deliveries, and each time one of its attempts times out it has a free place again, so nearly
+ * every claim finds it with room. Its old rows fill a claim's LIMIT, and it can take only one:
+ * the claims that follow must skip it until it has more room, or the other webhooks' newer due
+ * deliveries wait until its backlog drains (the isolation bench saw a healthy endpoint's
+ * deliveries wait over 120 s behind two such backlogs).
+ *
+ * And the worker that makes those claims: a claim that skips every webhook with due rows finds
+ * nothing, while the slots it frees meanwhile empty the queue. The worker must then claim
+ * again at once, not at its next poll.
  */
 import { expect } from 'chai';
 import { parseDbUrl } from '../../src/config/db-url';
@@ -13,8 +18,11 @@ import { Places } from '../../src/delivery/places';
 import { deliveryRow, eventRow } from '../../src/ingest/event-store';
 import { claimDue } from '../../src/outbox/claim';
 import { forEachDatabase } from '../support/databases';
+import { TestReceiver } from '../support/receiver';
+import { startSidecar } from '../support/sidecar';
+import { waitUntil } from '../support/wait';
 
-forEachDatabase('claim: per-webhook cap', (database) => {
+forEachDatabase('claim: per-webhook places', (database) => {
   let db: Db | undefined;
 
   afterEach(async () => {
@@ -30,7 +38,20 @@ forEachDatabase('claim: per-webhook cap', (database) => {
     await db!('deliveries').insert(events.map((e) => deliveryRow(e, webhookId, at)));
   }
 
-  it("claims other webhooks' newer due rows past a capped webhook's backlog of older ones", async () => {
+  /** One claim as the worker makes it; the number claimed per webhook. */
+  async function claim(places: Places, now: number): Promise<Record<string, number>> {
+    const reservation = places.reserve();
+    const claimed = await claimDue(db!, {
+      limit: 8, leaseMs: 60_000, now, saturated: places.claimSkips(), take: (webhookId) => reservation.take(webhookId),
+    });
+    reservation.keep(claimed);
+    places.claimed(reservation);
+    const counts: Record<string, number> = {};
+    for (const c of claimed) counts[c.webhookId] = (counts[c.webhookId] ?? 0) + 1;
+    return counts;
+  }
+
+  it("reaches other webhooks' newer due rows while a webhook with a backlog of older ones has few places", async () => {
     db = connect(parseDbUrl(await database.create()));
     await migrateLatest(db);
     const now = Date.now();
@@ -38,21 +59,43 @@ forEachDatabase('claim: per-webhook cap', (database) => {
     await due('wh_quiet', 1, now - 30_000);
     await due('wh_busy', 3, now - 1_000);
 
-    // Two places per webhook; the hanging one's other attempt is still sending.
-    const places = new Places(2);
-    places.add('wh_hanging', 1);
-    const reservation = places.reserve();
-    const claimed = await claimDue(db, {
-      limit: 8, leaseMs: 60_000, now, saturated: places.full(), take: (webhookId) => reservation.take(webhookId),
-    });
-    reservation.keep(claimed);
-
-    const byWebhook = (list: ReadonlyArray<{ webhookId: string }>) =>
-      list.reduce<Record<string, number>>((n, c) => ({ ...n, [c.webhookId]: (n[c.webhookId] ?? 0) + 1 }), {});
-    expect(byWebhook(claimed)).to.deep.equal({ wh_hanging: 1, wh_quiet: 1, wh_busy: 2 });
-    // Only the claimed rows carry the claim.
+    // Eight places per webhook; seven of the hanging one's are taken by attempts still sending.
+    const places = new Places(8);
+    places.add('wh_hanging', 7);
+    // Its old rows fill the claim's LIMIT, and it takes the one place it has.
+    expect(await claim(places, now)).to.deep.equal({ wh_hanging: 1 });
+    // An attempt times out: a place again, and the next claim would fill up with its rows again.
+    places.add('wh_hanging', -1);
+    expect(await claim(places, now)).to.deep.equal({ wh_quiet: 1, wh_busy: 3 });
+    // With a quarter of its places back it is looked at again, and takes them in one claim.
+    places.add('wh_hanging', -1);
+    expect(await claim(places, now)).to.deep.equal({ wh_hanging: 2 });
     const stamped = (await db('deliveries').whereNotNull('claim_id').count({ n: '*' }).first()) as { n: number | string };
-    expect(Number(stamped.n)).to.equal(4);
-    expect(places.full().sort()).to.deep.equal(['wh_busy', 'wh_hanging']);
+    expect(Number(stamped.n)).to.equal(7);
+  });
+
+  it("drains one webhook's backlog of many times its places without waiting for the poll", async function () {
+    this.timeout(60_000);
+    const receiver = await TestReceiver.start();
+    // One in flight and one queued for the webhook, so a claim under way often outlasts both;
+    // a poll too slow to hide a missed claim.
+    const sidecar = await startSidecar(await database.create(), {
+      WEBHOOKS_DELIVERY_CONCURRENCY: '2',
+      WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '1',
+      WEBHOOKS_POLL_INTERVAL_MS: '60000',
+    });
+    try {
+      await sidecar.admin('tenant-a').createWebhook({ url: receiver.url, eventTypes: ['user.login'], description: '', organizationIds: [] });
+      for (let batch = 0; batch < 3; batch += 1) {
+        const events = Array.from({ length: 100 }, (_, i) => ({
+          id: `evt-${batch}-${i}`, tenantId: 'tenant-a', type: 'user.login', occurredAt: undefined, organizationId: '', data: { user_id: 'u-1' },
+        }));
+        await sidecar.ingest.publishEvents({ events });
+      }
+      await waitUntil(() => receiver.requests.length >= 300, 'the 300 deliveries', 30_000);
+    } finally {
+      await sidecar.stop();
+      await receiver.close();
+    }
   });
 });
