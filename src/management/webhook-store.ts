@@ -68,7 +68,12 @@ export class WebhookStore {
       this.db.transaction(
         async (trx) => {
           if (mysql) await trx('tenant_locks').select('tenant_id').where('tenant_id', record.tenantId).forUpdate();
-          const row = (await trx('webhooks').where('tenant_id', record.tenantId).count({ n: '*' }).first()) as { n: number | string };
+          const count = trx('webhooks').where('tenant_id', record.tenantId).count({ n: '*' });
+          // Locking the rows counted (no gap, in READ COMMITTED) makes the count wait for a
+          // create that a replica of the previous version, which takes no tenant_locks row, has
+          // not committed yet, during a rolling upgrade.
+          if (mysql) void count.forUpdate();
+          const row = (await count.first()) as { n: number | string };
           if (Number(row.n) >= maxPerTenant) return false;
           await trx('webhooks').insert({
             ...toColumns(record),
