@@ -53,25 +53,23 @@ export class WebhookStore {
 
   /**
    * The webhook and its counters row, together, unless the tenant has `maxPerTenant` webhooks
-   * already (false, and nothing is written). On MySQL the tenant's creates take turns on its
-   * tenant_locks row, on any replica, so that concurrent ones cannot together go past the limit:
-   * the row exists before the transaction (inserted on its own, so racing first creates of a
-   * tenant wait for one another's commit rather than deadlock) and the transaction locks it
-   * before it counts. The transaction reads committed rows, so the count sees what the previous
-   * holder wrote and locks no gap of the webhooks index, which another tenant's inserts would
-   * have to wait for. SQLite runs one write transaction at a time.
+   * already (false, and nothing is written). On MySQL the count locks the rows it counts, in a
+   * READ COMMITTED transaction, so concurrent creates (on any replica) cannot together go past
+   * the limit: a count waits for a create whose row is not committed yet, and then counts it (a
+   * new id sorts after the tenant's others, so the row lies ahead of the count's scan).
+   *
+   * Not REPEATABLE READ: there the locking count also locks the gap where the tenant's rows would
+   * go. For a tenant with no webhook yet that is all it locks, every racer can hold the same gap
+   * at once, and each one's insert then waits for the others': all but one were rolled back as
+   * deadlock victims, over and over (12 first creates at once in each of two new tenants failed 7
+   * of 24 times after three tries). SQLite runs one write transaction at a time.
    */
   async insert(record: WebhookRecord, secretSealed: string, maxPerTenant: number): Promise<boolean> {
     const mysql = isMysql(this.db);
-    if (mysql) await this.db('tenant_locks').insert({ tenant_id: record.tenantId }).onConflict('tenant_id').ignore();
     return retryOnDeadlock(() =>
       this.db.transaction(
         async (trx) => {
-          if (mysql) await trx('tenant_locks').select('tenant_id').where('tenant_id', record.tenantId).forUpdate();
           const count = trx('webhooks').where('tenant_id', record.tenantId).count({ n: '*' });
-          // Locking the rows counted (no gap, in READ COMMITTED) makes the count wait for a
-          // create that a replica of the previous version, which takes no tenant_locks row, has
-          // not committed yet, during a rolling upgrade.
           if (mysql) void count.forUpdate();
           const row = (await count.first()) as { n: number | string };
           if (Number(row.n) >= maxPerTenant) return false;

@@ -88,6 +88,23 @@ forEachDatabase('limits', (database) => {
     expect(await rows('webhook_stats')).to.equal(24);
   });
 
+  it('holds the limit when more creates than it allows race in a tenant that has no webhook yet', async function () {
+    this.timeout(60_000);
+    // No webhook row yet when they start: each count must wait for the inserts under way.
+    const a = sidecar.admin('tenant-empty');
+    const outcomes = await Promise.all(
+      Array.from({ length: MAX_WEBHOOKS_PER_TENANT + 10 }, () =>
+        a.createWebhook(hook).then(
+          () => 'created',
+          (err: { code?: number }) => (err.code === status.RESOURCE_EXHAUSTED ? 'exhausted' : `error ${String(err.code)}`),
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o === 'created')).to.have.length(MAX_WEBHOOKS_PER_TENANT);
+    expect(outcomes.filter((o) => o === 'exhausted')).to.have.length(10);
+    expect(await rows('webhooks', { tenant_id: 'tenant-empty' })).to.equal(MAX_WEBHOOKS_PER_TENANT);
+  });
+
   it('refuses a message over 8 MiB with RESOURCE_EXHAUSTED and stores none of it', async () => {
     expect(MAX_RECEIVE_MESSAGE_BYTES).to.equal(8 * 1024 * 1024);
     // 140 events of 60 KB each: every event is within its own limit, the message is not.
