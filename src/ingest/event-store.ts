@@ -139,7 +139,7 @@ export function keyOf(event: Pick<ValidEvent, 'tenantId' | 'id'>): string {
 }
 
 /** The columns eventRow and deliveryRow fill (claim_id only for a delivery handed off). */
-const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload', 'trace_context'];
+export const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload', 'trace_context'];
 const DELIVERY_COLUMNS = ['id', 'tenant_id', 'event_tenant_id', 'webhook_id', 'event_id', 'event_type', 'status', 'attempt_count', 'next_attempt_at', 'created_at', 'updated_at', 'claim_id'];
 
 export function eventRow(event: ValidEvent, deliveryCount: number, now: number): Record<string, unknown> {

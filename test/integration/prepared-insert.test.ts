@@ -8,9 +8,9 @@ import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
 import { MIGRATOR_CONFIG } from '../../src/db/migrate';
 import { insertRows } from '../../src/db/prepared-insert';
+import { EVENT_COLUMNS } from '../../src/ingest/event-store';
 import { forEachDatabase } from '../support/databases';
 
-const COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload', 'trace_context'];
 
 const event = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   tenant_id: 'tenant-a',
@@ -51,8 +51,8 @@ forEachDatabase('prepared inserts', (database) => {
       event('e-1', { payload: JSON.stringify({ ua: 'Mozilla "5.0" \\ \u00e9\u4e2d\ud83d\ude00', n: null }), organization_id: 'org-1', trace_context: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }),
       event('e-2', { payload: "it's\n\u0000 done" }),
     ];
-    await db.transaction((trx) => insertRows(trx, 'events', COLUMNS, rows));
-    const stored = (await db('events').select(COLUMNS).orderBy('id')) as Array<Record<string, unknown>>;
+    await db.transaction((trx) => insertRows(trx, 'events', EVENT_COLUMNS, rows));
+    const stored = (await db('events').select(EVENT_COLUMNS).orderBy('id')) as Array<Record<string, unknown>>;
     expect(stored.map((r) => ({ ...r }))).to.deep.equal(rows);
   });
 
@@ -61,16 +61,16 @@ forEachDatabase('prepared inserts', (database) => {
     // Written on the transaction's own connection: a rollback takes the rows back.
     const rolledBack = await db
       .transaction(async (trx) => {
-        await insertRows(trx, 'events', COLUMNS, [event('e-0')]);
+        await insertRows(trx, 'events', EVENT_COLUMNS, [event('e-0')]);
         expect((await trx('events').pluck('id')) as string[]).to.deep.equal(['e-0']);
         throw new Error('roll back');
       })
       .then(() => undefined, (err: Error) => err.message);
     expect(rolledBack).to.equal('roll back');
     expect((await db('events').pluck('id')) as string[]).to.deep.equal([]);
-    await db.transaction((trx) => insertRows(trx, 'events', COLUMNS, [event('e-1')]));
+    await db.transaction((trx) => insertRows(trx, 'events', EVENT_COLUMNS, [event('e-1')]));
     const failed = await db
-      .transaction((trx) => insertRows(trx, 'events', COLUMNS, [event('e-2'), event('e-1')]))
+      .transaction((trx) => insertRows(trx, 'events', EVENT_COLUMNS, [event('e-2'), event('e-1')]))
       .then(() => undefined, (err: { code?: string }) => err);
     expect(failed?.code ?? '').to.match(/ER_DUP_ENTRY|SQLITE_CONSTRAINT/);
     expect((await db('events').pluck('id')) as string[]).to.deep.equal(['e-1']);
@@ -82,7 +82,7 @@ forEachDatabase('prepared inserts', (database) => {
     const db = await migrated(1);
     const before = await preparedCount(db);
     for (let n = 1; n <= 80; n++) {
-      await db.transaction((trx) => insertRows(trx, 'events', COLUMNS, Array.from({ length: n }, (_, i) => event(`n${n}-${i}`))));
+      await db.transaction((trx) => insertRows(trx, 'events', EVENT_COLUMNS, Array.from({ length: n }, (_, i) => event(`n${n}-${i}`))));
     }
     const kept = (await preparedCount(db)) - before;
     expect(kept).to.be.within(1, 64);
@@ -95,7 +95,7 @@ forEachDatabase('prepared inserts', (database) => {
     const max = Number(rows[0]!.max);
     await db.raw('SET GLOBAL max_prepared_stmt_count = 0');
     try {
-      await db.transaction((trx) => insertRows(trx, 'events', COLUMNS, [event('e-1'), event('e-2')]));
+      await db.transaction((trx) => insertRows(trx, 'events', EVENT_COLUMNS, [event('e-1'), event('e-2')]));
     } finally {
       await db.raw(`SET GLOBAL max_prepared_stmt_count = ${max}`);
     }
