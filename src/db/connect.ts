@@ -28,7 +28,7 @@ export function connect(target: DbTarget, options: DbOptions = {}): Db {
         // BIGINTs come back as numbers while they are safe integers.
         supportBigNumbers: true,
         bigNumberStrings: false,
-        // Prepared statements kept per connection (src/db/prepared-insert.ts): 10 connections
+        // Prepared statements kept per connection (src/db/transaction.ts): 10 connections
         // per replica hold at most 640 of the server's 16,382 by default.
         maxPreparedStatements: 64,
       },

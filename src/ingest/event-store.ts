@@ -4,7 +4,7 @@
  */
 import type { Knex } from 'knex';
 import { isUniqueViolation } from '../db/connect';
-import { insertRows } from '../db/prepared-insert';
+import { transaction, type Tx } from '../db/transaction';
 import { newDeliveryId } from '../ids';
 import type { ClaimedDelivery } from '../outbox/claim';
 import { loadSubscriptions, subscribes, type Subscription } from './subscriptions';
@@ -48,14 +48,14 @@ export async function storeEvents(
     try {
       // Most events are new: insert them straight away, without first reading which exist
       // (that read is one more round trip and up to a hundred key lookups per batch).
-      stored = await db.transaction((trx) => writeEvents(trx, events, now, handoff, claimed, false));
+      stored = await transaction(db, (tx) => writeEvents(db, tx, events, now, handoff, claimed, false));
     } catch (err) {
       // One of these ids is stored already (or another call committed it meanwhile): run
       // again, and this time read which exist, so repeats are answered as duplicates.
       if (!isUniqueViolation(err)) throw err;
       handoff?.release();
       claimed.length = 0;
-      stored = await db.transaction((trx) => writeEvents(trx, events, now, handoff, claimed, true));
+      stored = await transaction(db, (tx) => writeEvents(db, tx, events, now, handoff, claimed, true));
     }
     handoff?.deliver(claimed);
     return stored;
@@ -66,16 +66,17 @@ export async function storeEvents(
 }
 
 async function writeEvents(
-  trx: Knex.Transaction,
+  db: Knex,
+  tx: Tx,
   events: readonly ValidEvent[],
   now: number,
   handoff: Handoff | undefined,
   claimed: ClaimedDelivery[],
   readStored: boolean,
 ): Promise<StoredEvent[]> {
-  const known = readStored ? await findStored(trx, events) : new Map<string, number>();
+  const known = readStored ? await findStored(db, tx, events) : new Map<string, number>();
   const fresh = events.filter((e) => !known.has(keyOf(e)));
-  const subscriptions = await loadSubscriptions(trx, [...new Set(fresh.map((e) => e.tenantId))]);
+  const subscriptions = await loadSubscriptions(tx, [...new Set(fresh.map((e) => e.tenantId))]);
   const eventRows: Record<string, unknown>[] = [];
   const deliveryRows: Record<string, unknown>[] = [];
   const results = events.map((event): StoredEvent => {
@@ -96,8 +97,8 @@ async function writeEvents(
     }
     return { eventId: event.id, duplicate: false, deliveryCount: targets.length };
   });
-  await insertChunks(trx, 'events', EVENT_COLUMNS, eventRows, EVENT_CHUNK);
-  await insertChunks(trx, 'deliveries', DELIVERY_COLUMNS, deliveryRows, DELIVERY_CHUNK);
+  await insertChunks(tx, 'events', EVENT_COLUMNS, eventRows, EVENT_CHUNK);
+  await insertChunks(tx, 'deliveries', DELIVERY_COLUMNS, deliveryRows, DELIVERY_CHUNK);
   return results;
 }
 
@@ -123,13 +124,17 @@ function handedOff(event: ValidEvent, sub: Subscription, id: string, handoff: Ha
   };
 }
 
-async function findStored(trx: Knex, events: readonly ValidEvent[]): Promise<Map<string, number>> {
-  const rows = (await trx('events')
+/** The stored events among these, with their delivery counts (knex writes the dialect's tuple IN). */
+async function findStored(db: Knex, tx: Tx, events: readonly ValidEvent[]): Promise<Map<string, number>> {
+  const { sql, bindings } = db('events')
     .select('tenant_id', 'id', 'delivery_count')
     .whereIn(
       ['tenant_id', 'id'],
       events.map((e) => [e.tenantId, e.id]),
-    )) as Array<{ tenant_id: string; id: string; delivery_count: number }>;
+    )
+    .toSQL()
+    .toNative();
+  const rows = await tx.select<{ tenant_id: string; id: string; delivery_count: number }>('events', sql, bindings);
   return new Map(rows.map((r) => [keyOf({ tenantId: r.tenant_id, id: r.id }), r.delivery_count]));
 }
 
@@ -185,13 +190,13 @@ export function deliveryRow(
 }
 
 async function insertChunks(
-  trx: Knex.Transaction,
+  tx: Tx,
   table: string,
   columns: readonly string[],
   rows: readonly Record<string, unknown>[],
   size: number,
 ): Promise<void> {
   for (let i = 0; i < rows.length; i += size) {
-    await insertRows(trx, table, columns, rows.slice(i, i + size));
+    await tx.insert(table, columns, rows.slice(i, i + size));
   }
 }

@@ -3,7 +3,7 @@
  * the platform webhooks (PLATFORM_SCOPE) whose patterns match, whatever the tenant. A disabled
  * webhook gets its deliveries too, paused: they are sent if it is enabled again.
  */
-import type { Knex } from 'knex';
+import type { Tx } from '../db/transaction';
 import { PLATFORM_SCOPE } from '../grpc/auth';
 import { matchesEventType } from './catalog/catalog';
 import type { ValidEvent } from './validate-event';
@@ -23,29 +23,18 @@ export interface Subscription {
   readonly previousSecretExpiresAt: number | null;
 }
 
+const SUBSCRIPTION_COLUMNS =
+  'id, tenant_id, event_types, organization_ids, enabled, url, secret_sealed, previous_secret_sealed, previous_secret_expires_at';
+
 /**
  * The webhooks of these tenants, in one query, grouped by tenant; every tenant's list also holds
  * the platform webhooks, so callers need not know they exist.
  */
-export async function loadSubscriptions(
-  db: Knex,
-  tenantIds: readonly string[],
-): Promise<Map<string, Subscription[]>> {
+export async function loadSubscriptions(tx: Tx, tenantIds: readonly string[]): Promise<Map<string, Subscription[]>> {
   const byTenant = new Map<string, Subscription[]>();
   if (tenantIds.length === 0) return byTenant;
-  const rows = (await db('webhooks')
-    .select(
-      'id',
-      'tenant_id',
-      'event_types',
-      'organization_ids',
-      'enabled',
-      'url',
-      'secret_sealed',
-      'previous_secret_sealed',
-      'previous_secret_expires_at',
-    )
-    .whereIn('tenant_id', [...tenantIds, PLATFORM_SCOPE])) as Array<{
+  const scopes = [...tenantIds, PLATFORM_SCOPE];
+  const rows = await tx.select<{
     id: string;
     tenant_id: string;
     event_types: string;
@@ -55,7 +44,11 @@ export async function loadSubscriptions(
     secret_sealed: string;
     previous_secret_sealed: string | null;
     previous_secret_expires_at: number | string | null;
-  }>;
+  }>(
+    'webhooks',
+    `SELECT ${SUBSCRIPTION_COLUMNS} FROM webhooks WHERE tenant_id IN (${scopes.map(() => '?').join(', ')})`,
+    scopes,
+  );
   for (const row of rows) {
     const sub: Subscription = {
       id: row.id,

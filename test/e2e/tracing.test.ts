@@ -104,7 +104,7 @@ forEachDatabase('e2e: traces from the caller through every attempt', (database) 
 
     // The commit's queries, from the knex instrumentation, inside the trace.
     expect(spans.filter((s) => s.kind === SPAN_KIND.CLIENT && s.name !== 'POST').length, 'knex spans').to.be.greaterThan(0);
-    // The event's insert among them, prepared statement or not (src/db/prepared-insert.ts).
+    // The event's insert among them, prepared statement or not (src/db/transaction.ts).
     expect(spans.filter((s) => s.kind === SPAN_KIND.CLIENT && /^insert .*\.events$/.test(s.name)), 'the events insert').to.have.length(1);
 
     // One attempt span per attempt: siblings under the ingest span, each linked to it.

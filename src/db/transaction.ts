@@ -1,0 +1,129 @@
+/**
+ * The transaction ingest writes in: the statements it needs (SELECTs and multi-row INSERTs) on
+ * one connection, committed together or not at all.
+ *
+ * On MySQL it runs on a mysql2 connection taken from knex's pool (its settings, its limit), not
+ * through knex. A knex transaction costs the client more than its statements do: five statements
+ * (BEGIN, a SELECT, two INSERTs, COMMIT), one event a transaction at 1,000/s, cost the client
+ * 609-677 µs of CPU per transaction through knex and 292-341 µs on the raw connection, and their
+ * p99 was 14-50 ms against 3-8 ms (BENCHMARKS.md, sixth session).
+ *
+ * Its INSERTs are server-side prepared statements there. Through knex, an INSERT is SQL text with
+ * every value spelled out, and MariaDB lexes each value: for an event that is its whole JSON body,
+ * about 1 KB. 100 events and 300 deliveries per transaction, 4 connections: MariaDB used 109 µs of
+ * CPU per event as text and 93 µs prepared, and inserted 11,989 against 14,568 events/s. A
+ * statement is prepared per table, column list and row count and kept by the connection (bounded
+ * by `maxPreparedStatements` in src/db/connect.ts); if the server refuses to prepare one more
+ * (it caps them all, `max_prepared_stmt_count`), the rows go as text.
+ *
+ * On SQLite the same work runs in a knex transaction.
+ */
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Knex } from 'knex';
+import { SERVICE_NAME } from '../telemetry/service';
+import { isMysql } from './connect';
+
+export interface Tx {
+  /** The rows of a SELECT with `?` placeholders; `table` names its span. */
+  select<Row>(table: string, sql: string, values: readonly unknown[]): Promise<Row[]>;
+  /** One multi-row INSERT of these columns (a missing value is NULL). */
+  insert(table: string, columns: readonly string[], rows: readonly Record<string, unknown>[]): Promise<void>;
+}
+
+/** Commits what `work` wrote if it returns; rolls it back if it throws, and rethrows. */
+export function transaction<T>(db: Knex, work: (tx: Tx) => Promise<T>): Promise<T> {
+  if (!isMysql(db)) return db.transaction((trx) => work(knexTx(trx)));
+  return mysqlTransaction(db, work);
+}
+
+interface Mysql2Connection {
+  query(sql: string, values: readonly unknown[], cb: (err: Error | null, rows?: unknown) => void): void;
+  execute(sql: string, values: readonly unknown[], cb: (err: Error | null, rows?: unknown) => void): void;
+  destroy(): void;
+}
+
+interface PoolClient {
+  acquireConnection(): Promise<Mysql2Connection>;
+  releaseConnection(connection: Mysql2Connection): Promise<void>;
+}
+
+/** MySQL's ER_MAX_PREPARED_STMT_COUNT_REACHED. */
+const TOO_MANY_STATEMENTS = 1461;
+
+/** knex's instrumentation does not see these statements, so they get spans of their own. */
+const tracer = trace.getTracer(SERVICE_NAME);
+
+async function mysqlTransaction<T>(db: Knex, work: (tx: Tx) => Promise<T>): Promise<T> {
+  const client = db.client as PoolClient;
+  const connection = await client.acquireConnection();
+  const send = (sql: string, values: readonly unknown[] = [], prepared = false) =>
+    new Promise<unknown>((resolve, reject) =>
+      connection[prepared ? 'execute' : 'query'](sql, values, (err, rows) => (err ? reject(err) : resolve(rows))),
+    );
+  // A connection goes back to the pool only outside a transaction; one whose ROLLBACK failed
+  // (the link broke, most likely) is closed, and the pool replaces it.
+  let reusable = false;
+  try {
+    await send('BEGIN');
+    const database = (db.client.config as { connection?: { database?: string } }).connection?.database ?? '';
+    const result = await work({
+      select: (table, sql, values) => traced('select', database, table, () => send(sql, values) as Promise<never[]>),
+      insert: (table, columns, rows) => {
+        if (rows.length === 0) return Promise.resolve();
+        const sql = insertSql(table, columns, rows.length);
+        const values: unknown[] = [];
+        for (const row of rows) for (const c of columns) values.push(row[c] ?? null);
+        return traced('insert', database, table, async () => {
+          await send(sql, values, true).catch((err: { errno?: number }) => {
+            if (err.errno !== TOO_MANY_STATEMENTS) throw err;
+            return send(sql, values);
+          });
+        });
+      },
+    });
+    await send('COMMIT');
+    reusable = true;
+    return result;
+  } catch (err) {
+    reusable = await send('ROLLBACK').then(
+      () => true,
+      () => false,
+    );
+    throw err;
+  } finally {
+    if (!reusable) connection.destroy();
+    await client.releaseConnection(connection);
+  }
+}
+
+function knexTx(trx: Knex.Transaction): Tx {
+  return {
+    select: async <Row>(_table: string, sql: string, values: readonly unknown[]) => (await trx.raw(sql, values as Knex.RawBinding[])) as Row[],
+    insert: async (table, _columns, rows) => {
+      if (rows.length > 0) await trx(table).insert(rows);
+    },
+  };
+}
+
+function insertSql(table: string, columns: readonly string[], rowCount: number): string {
+  const tuple = `(${columns.map(() => '?').join(',')})`;
+  return `INSERT INTO \`${table}\` (${columns.map((c) => `\`${c}\``).join(',')}) VALUES ${Array(rowCount).fill(tuple).join(',')}`;
+}
+
+/** A client span named as knex's instrumentation names its own ("insert db.table"). */
+function traced<T>(operation: string, database: string, table: string, run: () => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(
+    `${operation} ${database}.${table}`,
+    { kind: SpanKind.CLIENT, attributes: { 'db.system': 'mysql', 'db.operation': operation, 'db.sql.table': table } },
+    async (span) => {
+      try {
+        return await run();
+      } catch (err) {
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
