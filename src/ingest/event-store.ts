@@ -30,6 +30,11 @@ export interface StoredEvent {
   readonly eventId: string;
   readonly duplicate: boolean;
   readonly deliveryCount: number;
+  /**
+   * Of those, the ones written due and not handed to the local worker: only they need a claim.
+   * (Paused deliveries wait for their webhook; handed-off ones are the worker's already.)
+   */
+  readonly dueForClaim: number;
 }
 
 /** Rows per multi-row INSERT: events can be 64 KiB each, and SQLite caps bound variables. */
@@ -82,20 +87,23 @@ async function writeEvents(
   const results = events.map((event): StoredEvent => {
     const key = keyOf(event);
     const earlier = known.get(key);
-    if (earlier !== undefined) return { eventId: event.id, duplicate: true, deliveryCount: earlier };
+    if (earlier !== undefined) return { eventId: event.id, duplicate: true, deliveryCount: earlier, dueForClaim: 0 };
     const targets = (subscriptions.get(event.tenantId) ?? []).filter((s) => subscribes(s, event));
     known.set(key, targets.length); // a repeat later in the same batch is a duplicate
     eventRows.push(eventRow(event, targets.length, now));
+    let dueForClaim = 0;
     for (const sub of targets) {
       const row = deliveryRow(event, sub.id, now, sub.enabled, sub.tenantId);
       if (sub.enabled && handoff?.take(sub.id)) {
         row.claim_id = handoff.claimId;
         row.next_attempt_at = handoff.leaseExpiresAt;
         claimed.push(handedOff(event, sub, row.id as string, handoff));
+      } else if (sub.enabled) {
+        dueForClaim += 1;
       }
       deliveryRows.push(row);
     }
-    return { eventId: event.id, duplicate: false, deliveryCount: targets.length };
+    return { eventId: event.id, duplicate: false, deliveryCount: targets.length, dueForClaim };
   });
   await insertChunks(tx, 'events', EVENT_COLUMNS, eventRows, EVENT_CHUNK);
   await insertChunks(tx, 'deliveries', DELIVERY_COLUMNS, deliveryRows, DELIVERY_CHUNK);

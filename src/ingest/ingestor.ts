@@ -15,7 +15,7 @@ export type Outcome = { ok: StoredEvent; error?: undefined } | { ok?: undefined;
 export interface IngestorDeps {
   readonly committer: GroupCommitter;
   readonly rules: EventRules;
-  /** Called after a commit that created deliveries. */
+  /** Called after a commit that wrote deliveries due for a claim (not handed off, not paused). */
   readonly onCommitted: () => void;
   readonly clock?: () => number;
   /** The webhook.ingest span and the ingest metrics; parts built alone (tests) need none. */
@@ -61,7 +61,9 @@ export class Ingestor {
       return outcomes;
     }
     valid.forEach(({ index }, i) => (outcomes[index] = { ok: stored[i]! }));
-    if (stored.some((s) => !s.duplicate && s.deliveryCount > 0)) this.deps.onCommitted();
+    // Every commit with deliveries used to wake the worker, and with nothing left to claim
+    // (handed off or paused) each wake-up cost a claim transaction that found nothing.
+    if (stored.some((s) => s.dueForClaim > 0)) this.deps.onCommitted();
     return outcomes;
   }
 }
