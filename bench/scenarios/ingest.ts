@@ -11,8 +11,8 @@ import { benchEvent, call, createWebhooks, TENANT } from '../lib/calls';
 import { createDatabase, logFsyncs, serverKnex } from '../lib/database';
 import { closedLoop, openLoop } from '../lib/load';
 import type { BenchOptions, Row } from '../lib/report';
-import { summarize } from '../lib/stats';
-import { commitLatency, rawInsertCeiling } from './raw-insert';
+import { summarize, type Latency } from '../lib/stats';
+import { commitLatency, openLoopCommits, rawInsertCeiling } from './raw-insert';
 import { cpuRow, localServerPid, measureCpu, type CpuUse } from '../lib/cpu';
 
 const CONCURRENCY = 32;
@@ -21,10 +21,20 @@ const FANOUT = 3;
 export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
   const seconds = o.quick ? 1 : 10;
   const rows: Row[] = [];
+  const rates = o.quick ? [200] : [500, 1000, 2000];
   const nullServer = await startNullServer();
   const ceiling = await unarySaturation(nullServer, seconds * 1000, 'ceiling', undefined);
+  // The latency floors at each offered rate: this client against a server that answers at once
+  // (gRPC's own tail on this machine), and the database alone committing each event's rows.
+  const grpcFloor = new Map<number, Latency>();
+  const nullClients = clients(nullServer);
+  for (const rate of rates) grpcFloor.set(rate, summarize((await openLoop(rate, seconds * 1000, (i) => publish(nullServer, nullClients, `floor-${rate}-${i}`))).latencies));
+  nullClients.ingest.close();
+  nullClients.admin.close();
   await nullServer.stop();
   o.log(`gRPC ceiling: ${ceiling.rate.toFixed(0)} calls/s`);
+  const dbFloor = new Map<number, Latency>();
+  for (const rate of rates) dbFloor.set(rate, await openLoopCommits(o.mysqlUrl, rate, seconds * 1000, FANOUT));
 
   const db = await createDatabase(o.mysqlUrl);
   const server = serverKnex(o.mysqlUrl);
@@ -53,11 +63,18 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
       },
       cpuRow('ingest', 'CPU per PublishEvent at saturation', unary.cpu, unary.calls, 'event', { name: 'the gRPC ceiling server, µs per call', value: (ceiling.cpu.childMs * 1000) / ceiling.calls }),
     );
-    for (const rate of o.quick ? [200] : [500, 1000, 2000]) {
+    for (const rate of rates) {
       const open = await openLoop(rate, seconds * 1000, (i) => publish(sidecar, c, `open-${rate}-${i}`));
       const l = summarize(open.latencies);
       o.log(`open loop ${rate}/s: p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} ms, ${open.errors} errors`);
+      const floors = [
+        ['gRPC server answering at once', grpcFloor.get(rate)!],
+        ['raw mysql2 transactions, one event + its 3 deliveries each', dbFloor.get(rate)!],
+      ] as const;
       rows.push({ scenario: 'ingest', metric: `PublishEvent at ${rate}/s offered: p50 / p99 / p99.9`, value: l.p99, unit: 'ms p99', note: `p50 ${l.p50.toFixed(2)}, p99.9 ${l.p999.toFixed(2)}, ${open.errors} errors` });
+      for (const [name, floor] of floors) {
+        rows.push({ scenario: 'ingest', metric: `latency floor at ${rate}/s offered: ${name}`, value: floor.p99, unit: 'ms p99', note: `p50 ${floor.p50.toFixed(2)}, p99.9 ${floor.p999.toFixed(2)}` });
+      }
     }
     // Few calls in flight leave the sidecar waiting on each commit; a busy core has more.
     const batchRates: number[] = [];
