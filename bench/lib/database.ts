@@ -4,20 +4,21 @@ import knex, { type Knex } from 'knex';
 
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
 
-export function serverKnex(url: string, database?: string): Knex {
+/** mysql2's connection options for a mysql:// URL, in `database` if given. */
+export function mysqlConnection(url: string, database?: string) {
   const u = new URL(url);
-  return knex({
-    client: 'mysql2',
-    connection: {
-      host: u.hostname,
-      port: u.port === '' ? 3306 : Number(u.port),
-      user: decodeURIComponent(u.username),
-      password: decodeURIComponent(u.password),
-      ...(database ? { database } : {}),
-      supportBigNumbers: true,
-    },
-    pool: { min: 0, max: 8 },
-  });
+  return {
+    host: u.hostname,
+    port: u.port === '' ? 3306 : Number(u.port),
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    ...(database ? { database } : {}),
+    supportBigNumbers: true,
+  };
+}
+
+export function serverKnex(url: string, database?: string): Knex {
+  return knex({ client: 'mysql2', connection: mysqlConnection(url, database), pool: { min: 0, max: 8 } });
 }
 
 export async function createDatabase(url: string): Promise<{ url: string; name: string; drop(): Promise<void> }> {

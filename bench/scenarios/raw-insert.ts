@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { createPool } from 'mysql2';
 import { performance } from 'node:perf_hooks';
-import { createDatabase, serverKnex } from '../lib/database';
+import { createDatabase, mysqlConnection, serverKnex } from '../lib/database';
 import { closedLoop, openLoop } from '../lib/load';
 import { benchEvent } from '../lib/calls';
 import { summarize, type Latency } from '../lib/stats';
@@ -49,8 +49,7 @@ async function createTables(run: (sql: string) => Promise<unknown>): Promise<voi
  */
 export async function openLoopCommits(mysqlUrl: string, rate: number, durationMs: number, fanout: number): Promise<Latency> {
   const db = await createDatabase(mysqlUrl);
-  const u = new URL(mysqlUrl);
-  const pool = createPool({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: db.name, connectionLimit: 8 }).promise();
+  const pool = createPool({ ...mysqlConnection(mysqlUrl, db.name), connectionLimit: 8 }).promise();
   try {
     await createTables((sql) => pool.query(sql));
     const payload = JSON.stringify(benchEvent('x').data);

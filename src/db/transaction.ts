@@ -5,8 +5,8 @@
  * On MySQL it runs on a mysql2 connection taken from knex's pool (its settings, its limit), not
  * through knex. A knex transaction costs the client more than its statements do: five statements
  * (BEGIN, a SELECT, two INSERTs, COMMIT), one event a transaction at 1,000/s, cost the client
- * 609-677 µs of CPU per transaction through knex and 292-341 µs on the raw connection, and their
- * p99 was 14-50 ms against 3-8 ms (BENCHMARKS.md, sixth session).
+ * 609-727 µs of CPU per transaction through knex and 292-341 µs on the raw connection, and their
+ * p99 was 11-111 ms against 3-8 ms (BENCHMARKS.md, sixth session).
  *
  * Its INSERTs are server-side prepared statements there. Through knex, an INSERT is SQL text with
  * every value spelled out, and MariaDB lexes each value: for an event that is its whole JSON body,

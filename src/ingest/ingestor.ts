@@ -61,8 +61,8 @@ export class Ingestor {
       return outcomes;
     }
     valid.forEach(({ index }, i) => (outcomes[index] = { ok: stored[i]! }));
-    // Every commit with deliveries used to wake the worker, and with nothing left to claim
-    // (handed off or paused) each wake-up cost a claim transaction that found nothing.
+    // Handed-off and paused deliveries need no claim: waking the worker for them would cost a
+    // claim transaction that finds nothing, per commit.
     if (stored.some((s) => s.dueForClaim > 0)) this.deps.onCommitted();
     return outcomes;
   }
