@@ -17,6 +17,19 @@ export interface CpuUse {
   readonly serverMs: number | undefined;
   /** This process: the load generator, and in the delivery scenarios the receivers too. */
   readonly benchMs: number;
+  /**
+   * Statements the database server received (its Questions counter: each one a round trip,
+   * BEGIN and COMMIT included) and transactions it committed, from every client; undefined
+   * when no database was measured.
+   */
+  readonly statements: number | undefined;
+  readonly commits: number | undefined;
+}
+
+/** The database server the sidecar uses: its pid when it runs on this machine, and a connection for its counters. */
+export interface DatabaseServer {
+  readonly pid: number | undefined;
+  readonly db: Knex;
 }
 
 function processCpuMs(pid: number): number {
@@ -35,30 +48,51 @@ function optionalCpuMs(pid: number | undefined): number | undefined {
   }
 }
 
-/** The pid of the MariaDB/MySQL server when it runs on this machine, from its pid file. */
-export async function localServerPid(db: Knex): Promise<number | undefined> {
+/** The MariaDB/MySQL server behind `db`, with its pid when it runs on this machine (from its pid file). */
+export async function databaseServer(db: Knex): Promise<DatabaseServer> {
   try {
     const [rows] = (await db.raw('SELECT @@pid_file AS f')) as [Array<{ f: string }>];
     const pid = Number(fs.readFileSync(rows[0]!.f, 'utf8').trim());
-    return Number.isInteger(pid) && optionalCpuMs(pid) !== undefined ? pid : undefined;
+    return { db, pid: Number.isInteger(pid) && optionalCpuMs(pid) !== undefined ? pid : undefined };
   } catch {
-    return undefined;
+    return { db, pid: undefined };
   }
 }
 
-/** Runs `work` and returns its result with the CPU the child, the server and this process used meanwhile. */
-export async function measureCpu<T>(childPid: number, serverPid: number | undefined, work: () => Promise<T>): Promise<{ result: T; cpu: CpuUse }> {
-  const start = { wall: Date.now(), child: processCpuMs(childPid), server: optionalCpuMs(serverPid), bench: process.cpuUsage() };
+async function serverCounters(db: Knex): Promise<{ statements: number; commits: number }> {
+  const [rows] = (await db.raw("SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_commit')")) as [
+    Array<{ Variable_name: string; Value: string }>,
+  ];
+  const value = (name: string) => Number(rows.find((r) => r.Variable_name === name)?.Value ?? NaN);
+  return { statements: value('Questions'), commits: value('Com_commit') };
+}
+
+/**
+ * Runs `work` and returns its result with the CPU the child, the server and this process used
+ * meanwhile, and the statements and commits the server saw.
+ */
+export async function measureCpu<T>(
+  childPid: number,
+  server: DatabaseServer | undefined,
+  work: () => Promise<T>,
+): Promise<{ result: T; cpu: CpuUse }> {
+  const counted = server && (await serverCounters(server.db));
+  const start = { wall: Date.now(), child: processCpuMs(childPid), server: optionalCpuMs(server?.pid), bench: process.cpuUsage() };
   const result = await work();
-  const server = optionalCpuMs(serverPid);
+  const serverMs = optionalCpuMs(server?.pid);
   const bench = process.cpuUsage(start.bench);
+  const childMs = processCpuMs(childPid) - start.child;
+  const wallMs = Date.now() - start.wall;
+  const counters = server && (await serverCounters(server.db));
   return {
     result,
     cpu: {
-      wallMs: Date.now() - start.wall,
-      childMs: processCpuMs(childPid) - start.child,
-      serverMs: server === undefined || start.server === undefined ? undefined : server - start.server,
+      wallMs,
+      childMs,
+      serverMs: serverMs === undefined || start.server === undefined ? undefined : serverMs - start.server,
       benchMs: (bench.user + bench.system) / 1000,
+      statements: counters && counted && counters.statements - counted.statements,
+      commits: counters && counted && counters.commits - counted.commits,
     },
   };
 }
@@ -71,12 +105,18 @@ export function cpuRow(scenario: string, metric: string, cpu: CpuUse, units: num
   const per = (ms: number) => (ms * 1000) / Math.max(1, units);
   const server = cpu.serverMs === undefined ? 'MariaDB not local' : `MariaDB ${per(cpu.serverMs).toFixed(0)} µs`;
   const cores = (ms: number | undefined) => (ms === undefined ? '?' : `${((100 * ms) / cpu.wallMs).toFixed(0)}%`);
+  const statements =
+    cpu.statements === undefined || cpu.commits === undefined
+      ? ''
+      : `; per ${unit}: ${(cpu.statements / Math.max(1, units)).toFixed(2)} statements, ${(cpu.commits / Math.max(1, units)).toFixed(2)} commits`;
   return {
     scenario,
     metric,
     value: per(cpu.childMs),
     unit: `µs per ${unit}`,
-    note: `${server}, bench process ${per(cpu.benchMs).toFixed(0)} µs; cores busy: child ${cores(cpu.childMs)}, MariaDB ${cores(cpu.serverMs)}, bench ${cores(cpu.benchMs)}`,
+    note:
+      `${server}, bench process ${per(cpu.benchMs).toFixed(0)} µs; cores busy: child ${cores(cpu.childMs)}, MariaDB ${cores(cpu.serverMs)}, bench ${cores(cpu.benchMs)}` +
+      statements,
     ...(baseline ? { baseline } : {}),
   };
 }

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { benchEnv, clients, startSidecar } from '../lib/children';
-import { cpuRow, localServerPid, measureCpu } from '../lib/cpu';
+import { cpuRow, databaseServer, measureCpu } from '../lib/cpu';
 import { benchEvent, createWebhooks, TENANT } from '../lib/calls';
 import { createDatabase, serverKnex } from '../lib/database';
 import { BenchReceiver, waitFor } from '../lib/receiver';
@@ -37,13 +37,13 @@ export async function backlogScenario(o: BenchOptions): Promise<Row[]> {
     o.log(`backlog of ${o.backlog} written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const claim = await claimQueryMs(knex);
 
-    const serverPid = await localServerPid(knex);
+    const dbServer = await databaseServer(knex);
     const sidecar = await startSidecar(env);
     const start = Date.now();
     const rss: number[] = [];
     const sampler = setInterval(() => rss.push(sidecar.rssMb()), 1000);
     // The CPU it takes too: a smaller heap is paid for in garbage collection.
-    const { cpu } = await measureCpu(sidecar.process.pid!, serverPid, () =>
+    const { cpu } = await measureCpu(sidecar.process.pid!, dbServer, () =>
       waitFor(() => receivers.reduce((n, r) => n + r.received, 0) >= o.backlog, 3_600_000, 'the backlog to drain'),
     );
     clearInterval(sampler);

@@ -6,7 +6,7 @@
 import { Agent, request } from 'undici';
 import { benchEnv, clients, startSidecar } from '../lib/children';
 import { benchEvent, call, createWebhooks, setEnabled, TENANT } from '../lib/calls';
-import { cpuRow, localServerPid, measureCpu } from '../lib/cpu';
+import { cpuRow, databaseServer, measureCpu } from '../lib/cpu';
 import { createDatabase, serverKnex } from '../lib/database';
 import { closedLoop, openLoop } from '../lib/load';
 import { BenchReceiver, waitFor } from '../lib/receiver';
@@ -23,7 +23,7 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
   const db = await createDatabase(o.mysqlUrl);
   const server = serverKnex(o.mysqlUrl);
   try {
-    const serverPid = await localServerPid(server);
+    const dbServer = await databaseServer(server);
     const plain = await plainPostRate(urls, seconds * 1000);
     o.log(`plain undici POST loop: ${plain.toFixed(0)} posts/s`);
     const sidecar = await startSidecar(
@@ -41,7 +41,7 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
     const before = receivers.reduce((n, r) => n + r.received, 0);
     const start = Date.now();
     const total = events * WEBHOOKS;
-    const drain = await measureCpu(sidecar.process.pid!, serverPid, async () => {
+    const drain = await measureCpu(sidecar.process.pid!, dbServer, async () => {
       for (const id of ids) await setEnabled(c.admin, md, id, true);
       await waitFor(() => receivers.reduce((n, r) => n + r.received, 0) - before >= total, 600_000, 'the drain');
     });
@@ -51,7 +51,7 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
     for (const r of receivers) r.latencies.length = 0;
     const eventRate = Math.max(1, Math.floor(drainRate / 2 / WEBHOOKS));
     const received = receivers.reduce((n, r) => n + r.received, 0);
-    const { result: open, cpu: latencyCpu } = await measureCpu(sidecar.process.pid!, serverPid, async () => {
+    const { result: open, cpu: latencyCpu } = await measureCpu(sidecar.process.pid!, dbServer, async () => {
       const run = await openLoop(eventRate, seconds * 1000, (i) =>
         call(c.ingest.publishEvent.bind(c.ingest), { event: benchEvent(`lat-${i}`, Date.now()) }, c.ingestMd),
       );

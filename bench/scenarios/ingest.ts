@@ -13,7 +13,7 @@ import { closedLoop, openLoop } from '../lib/load';
 import type { BenchOptions, Row } from '../lib/report';
 import { summarize, type Latency } from '../lib/stats';
 import { commitLatency, openLoopCommits, rawInsertCeiling } from './raw-insert';
-import { cpuRow, localServerPid, measureCpu, type CpuUse } from '../lib/cpu';
+import { cpuRow, databaseServer, measureCpu, type CpuUse, type DatabaseServer } from '../lib/cpu';
 
 const CONCURRENCY = 32;
 const FANOUT = 3;
@@ -39,12 +39,12 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
   const db = await createDatabase(o.mysqlUrl);
   const server = serverKnex(o.mysqlUrl);
   try {
-    const serverPid = await localServerPid(server);
+    const dbServer = await databaseServer(server);
     const sidecar = await startSidecar(benchEnv(db.url));
     const c = clients(sidecar);
     await createWebhooks(c.admin, c.adminMd(TENANT), ['http://127.0.0.1:9/unused'], FANOUT, false);
     const fsyncsBefore = await logFsyncs(server);
-    const unary = await unarySaturation(sidecar, seconds * 1000, 'unary', serverPid);
+    const unary = await unarySaturation(sidecar, seconds * 1000, 'unary', dbServer);
     const fsyncsAfter = await logFsyncs(server);
     const fsyncs = fsyncsAfter.value - fsyncsBefore.value;
     o.log(`unary PublishEvent: ${unary.rate.toFixed(0)} events/s`);
@@ -79,7 +79,7 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
     // Few calls in flight leave the sidecar waiting on each commit; a busy core has more.
     const batchRates: number[] = [];
     for (const inFlight of [4, 16]) {
-      const { result: batches, cpu } = await measureCpu(sidecar.process.pid!, serverPid, () =>
+      const { result: batches, cpu } = await measureCpu(sidecar.process.pid!, dbServer, () =>
         closedLoop(inFlight, seconds * 1000, (i) =>
           call(c.ingest.publishEvents.bind(c.ingest), { events: Array.from({ length: 100 }, (_, j) => benchEvent(`batch-${inFlight}-${i}-${j}`)) }, c.ingestMd),
         ),
@@ -88,7 +88,7 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
       rows.push({ scenario: 'ingest', metric: `PublishEvents, batches of 100 (${inFlight} in flight)`, value: batchRates.at(-1)!, unit: 'events/s', baseline: { name: 'gRPC ceiling (unary)', value: ceiling.rate } });
       if (inFlight === 16) rows.push(cpuRow('ingest', 'CPU per event, PublishEvents (16 in flight)', cpu, batches.calls * 100, 'event'));
     }
-    const stream = await measureCpu(sidecar.process.pid!, serverPid, () => streamRate(c, seconds * 1000));
+    const stream = await measureCpu(sidecar.process.pid!, dbServer, () => streamRate(c, seconds * 1000));
     rows.push({ scenario: 'ingest', metric: 'StreamEvents, one stream', value: stream.result.rate, unit: 'events/s', baseline: { name: 'gRPC ceiling (unary)', value: ceiling.rate } });
     rows.push(cpuRow('ingest', 'CPU per event, one StreamEvents', stream.cpu, stream.result.acks, 'event'));
     c.ingest.close();
@@ -115,11 +115,11 @@ interface Saturation {
   cpu: CpuUse;
 }
 
-async function unarySaturation(child: Child, durationMs: number, prefix: string, serverPid: number | undefined): Promise<Saturation> {
+async function unarySaturation(child: Child, durationMs: number, prefix: string, dbServer: DatabaseServer | undefined): Promise<Saturation> {
   const c = clients(child);
   // Warm up: connections, JIT, the first commits.
   await closedLoop(CONCURRENCY, Math.min(1000, durationMs), (i) => publish(child, c, `${prefix}-warm-${i}`));
-  const { result: run, cpu } = await measureCpu(child.process.pid!, serverPid, () => closedLoop(CONCURRENCY, durationMs, (i) => publish(child, c, `${prefix}-${i}`)));
+  const { result: run, cpu } = await measureCpu(child.process.pid!, dbServer, () => closedLoop(CONCURRENCY, durationMs, (i) => publish(child, c, `${prefix}-${i}`)));
   c.ingest.close();
   c.admin.close();
   return { rate: run.calls / run.seconds, p99: summarize(run.latencies).p99, calls: run.calls, seconds: run.seconds, cpu };

@@ -1,22 +1,23 @@
 /**
  * The places of one delivery worker, per webhook: deliveries claimed here and not sent out yet
  * (queued or sending), and those reserved by a claim or an ingest handoff still under way. A
- * webhook's places are capped, so that one endpoint cannot fill the worker's queue.
+ * webhook's places are capped, so that one endpoint cannot fill the worker's queue; the cap
+ * follows the endpoint's pace (src/delivery/pace.ts).
  */
 export class Places {
   private readonly held = new Map<string, number>();
   /** Webhooks whose due rows overflowed a claim: see claimSkips. */
   private readonly overflowed = new Set<string>();
 
-  constructor(private readonly capPerWebhook: number) {}
+  constructor(private readonly capOf: (webhookId: string) => number) {}
 
   isFull(webhookId: string): boolean {
-    return (this.held.get(webhookId) ?? 0) >= this.capPerWebhook;
+    return (this.held.get(webhookId) ?? 0) >= this.capOf(webhookId);
   }
 
   /** Webhooks with no place left: a claim query skips them. */
   full(): string[] {
-    return [...this.held].filter(([, n]) => n >= this.capPerWebhook).map(([id]) => id);
+    return [...this.held].filter(([id, n]) => n >= this.capOf(id)).map(([id]) => id);
   }
 
   /**
@@ -36,7 +37,7 @@ export class Places {
   claimSkips(): string[] {
     const skip = new Set(this.full());
     for (const id of this.overflowed) {
-      if ((this.held.get(id) ?? 0) * 4 > this.capPerWebhook * 3) skip.add(id);
+      if ((this.held.get(id) ?? 0) * 4 > this.capOf(id) * 3) skip.add(id);
       else this.overflowed.delete(id);
     }
     return [...skip];

@@ -36,8 +36,8 @@ export class SendStage {
   constructor(
     private readonly deps: DeliverDeps,
     private readonly options: SendOptions,
-    /** A POST ended (or never began): its slot is free. */
-    private readonly onSlotFree: (delivery: ClaimedDelivery) => void,
+    /** A POST ended (or never began): its slot is free, after durationMs from the attempt's start. */
+    private readonly onSlotFree: (delivery: ClaimedDelivery, durationMs: number) => void,
     /** An attempt's result is written: the recording queue has room. */
     private readonly onRecorded: () => void,
   ) {
@@ -65,13 +65,14 @@ export class SendStage {
 
   launch(delivery: ClaimedDelivery): void {
     bump(this.sendingPer, delivery.webhookId, 1);
+    const startedAt = performance.now();
     let sent = false;
     const freeSlot = (): void => {
       if (sent) return;
       sent = true;
       this.sending.delete(delivery.id);
       bump(this.sendingPer, delivery.webhookId, -1);
-      this.onSlotFree(delivery);
+      this.onSlotFree(delivery, performance.now() - startedAt);
     };
     const task = deliverOnce(this.deps, this.options, delivery, this.stopping.signal, freeSlot)
       .then(() => undefined)

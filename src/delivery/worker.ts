@@ -2,7 +2,9 @@
  * The delivery loop of one process, as a pipeline of three stages that overlap:
  *
  * - **claim**: due deliveries are claimed under a lease (src/outbox/claim.ts) into a local queue
- *   ahead of need, up to twice the slots, so a free slot never waits for a claim transaction;
+ *   ahead of need, from twice the slots up to six times as many for fast endpoints (the queue
+ *   must start within half a request timeout: src/delivery/pace.ts), so a free slot never waits
+ *   for a claim transaction;
  *   ingest hands over the deliveries it writes while there is room (openHandoff), already
  *   claimed, so a live event skips the claim altogether;
  * - **send**: up to `concurrency` POSTs at once, at most maxInFlightPerWebhook per webhook, taken
@@ -22,6 +24,7 @@ import { OutageLog } from '../telemetry/outage-log';
 import { Alarm } from './alarm';
 import type { DeliverDeps } from './deliver';
 import { leaseCoversAttempt, leaseMsFor } from './lease';
+import { Paces, Pace } from './pace';
 import { Places, type Reservation } from './places';
 import { SendStage, type SendOptions } from './send-stage';
 
@@ -32,8 +35,6 @@ export interface WorkerOptions extends SendOptions {
 
 /** How long a few free places wait for more before they are claimed for anyway. */
 const CLAIM_DELAY_MS = 10;
-/** Claimed deliveries held here at most (queued and sending), per slot and per webhook cap. */
-const CLAIM_AHEAD = 2;
 /**
  * Claim transactions under way at once. Two would overlap one claim's round trips with the
  * other's (FOR UPDATE SKIP LOCKED keeps their rows apart), but measured no faster on two cores:
@@ -56,6 +57,9 @@ export class DeliveryWorker {
   private readonly handoffs = new Set<Reservation>();
   /** Per webhook: deliveries claimed (or being claimed) here and not sent out yet. */
   private readonly places: Places;
+  /** How long attempts take, here and per webhook: how far ahead of the slots to claim. */
+  private readonly pace: Pace;
+  private readonly paces: Paces;
   private pumping = false;
   private pumpAgain = false;
   private running = false;
@@ -73,11 +77,15 @@ export class DeliveryWorker {
     private readonly deps: DeliverDeps,
     private readonly options: WorkerOptions,
   ) {
-    this.places = new Places(options.maxInFlightPerWebhook * CLAIM_AHEAD);
+    this.pace = new Pace(options.requestTimeoutMs);
+    this.paces = new Paces(options.requestTimeoutMs);
+    this.places = new Places((webhookId) => options.maxInFlightPerWebhook * this.paces.ahead(webhookId));
     this.send = new SendStage(
       deps,
       options,
-      (delivery) => {
+      (delivery, durationMs) => {
+        this.pace.observe(durationMs);
+        this.paces.observe(delivery.webhookId, durationMs);
         this.places.add(delivery.webhookId, -1);
         this.pump();
         // There is room to claim; while a claim is under way the loop cannot act on it, so the
@@ -127,7 +135,7 @@ export class DeliveryWorker {
    */
   openHandoff(now: number): Handoff | undefined {
     if (!this.running) return undefined;
-    const places = this.places.reserve(() => this.running && this.held < this.options.concurrency * CLAIM_AHEAD);
+    const places = this.places.reserve(() => this.running && this.held < this.capacity);
     return {
       claimId: newClaimId(),
       leaseExpiresAt: now + leaseMsFor(this.options.requestTimeoutMs),
@@ -178,6 +186,11 @@ export class DeliveryWorker {
     return done;
   }
 
+  /** Deliveries held here at most (queued and sending): a number of slots' worth, by pace. */
+  private get capacity(): number {
+    return this.options.concurrency * this.pace.ahead;
+  }
+
   /** Places taken: queued, sending, asked for by the claims under way, reserved by handoffs. */
   private get held(): number {
     let reserved = 0;
@@ -186,12 +199,12 @@ export class DeliveryWorker {
   }
 
   /**
-   * Claims wait until there is room for a quarter of the slots (an eighth of the places), or
+   * Claims wait until there is room for a quarter of the slots, or
    * nothing is held, or a few milliseconds have passed since the last claim: claiming one row
    * each time one attempt ends would cost a claim transaction, and its commit, per delivery.
    */
   private mayClaim(): boolean {
-    const room = this.options.concurrency * CLAIM_AHEAD - this.held;
+    const room = this.capacity - this.held;
     if (room <= 0 || this.claims.size >= CLAIMS_IN_FLIGHT || this.send.recordingIsFull()) return false;
     const threshold = Math.max(1, Math.floor(this.options.concurrency / 4));
     return room >= threshold || this.held === 0 || Date.now() - this.lastClaimAt >= CLAIM_DELAY_MS;
@@ -202,7 +215,7 @@ export class DeliveryWorker {
       if (this.mayClaim()) {
         this.lastClaimAt = Date.now();
         this.wakePending = false;
-        this.startClaim(this.options.concurrency * CLAIM_AHEAD - this.held);
+        this.startClaim(this.capacity - this.held);
         continue; // a second claim may start beside it
       }
       await this.sleep();
@@ -293,7 +306,7 @@ export class DeliveryWorker {
     if (!this.running || (this.wakePending && this.mayClaim())) return Promise.resolve();
     // With work due and some room, look again once the claim delay has passed; otherwise at the
     // poll interval (a wake-up or a freed slot comes sooner).
-    const soon = this.moreDue && this.held < this.options.concurrency * CLAIM_AHEAD;
+    const soon = this.moreDue && this.held < this.capacity;
     return this.alarm.sleep(soon ? Math.min(CLAIM_DELAY_MS, this.options.pollIntervalMs) : this.options.pollIntervalMs);
   }
 }

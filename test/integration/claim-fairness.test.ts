@@ -60,7 +60,7 @@ forEachDatabase('claim: per-webhook places', (database) => {
     await due('wh_busy', 3, now - 1_000);
 
     // Eight places per webhook; seven of the hanging one's are taken by attempts still sending.
-    const places = new Places(8);
+    const places = new Places(() => 8);
     places.add('wh_hanging', 7);
     // Its old rows fill the claim's LIMIT, and it takes the one place it has.
     expect(await claim(places, now)).to.deep.equal({ wh_hanging: 1 });

@@ -17,6 +17,8 @@ export class TestReceiver {
   readonly requests: ReceivedRequest[] = [];
   private server: http.Server | undefined;
   private responder: Responder = () => ({ status: 200, body: 'ok' });
+  /** Each answer is sent this long after its request has arrived. */
+  answerDelayMs = 0;
 
   static async start(host = '127.0.0.1'): Promise<TestReceiver> {
     const receiver = new TestReceiver();
@@ -59,8 +61,12 @@ export class TestReceiver {
         };
         const index = this.requests.push(received) - 1;
         const answer = this.responder(received, index);
-        res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
-        res.end(answer.body ?? '');
+        const send = (): void => {
+          res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
+          res.end(answer.body ?? '');
+        };
+        if (this.answerDelayMs > 0) setTimeout(send, this.answerDelayMs);
+        else send();
       });
     });
     return new Promise((resolve, reject) => {

@@ -3,7 +3,7 @@ import { Places } from '../../src/delivery/places';
 
 describe('delivery worker places', () => {
   it('caps each webhook, and a claim query is told which webhooks are full', () => {
-    const places = new Places(2);
+    const places = new Places(() => 2);
     const claim = places.reserve();
     expect([claim.take('wh_a'), claim.take('wh_a'), claim.take('wh_a'), claim.take('wh_b')]).to.deep.equal([true, true, false, true]);
     expect(claim.size).to.equal(3);
@@ -11,7 +11,7 @@ describe('delivery worker places', () => {
   });
 
   it('keeps the places of what was claimed and gives back the rest', () => {
-    const places = new Places(2);
+    const places = new Places(() => 2);
     const claim = places.reserve();
     claim.take('wh_a');
     claim.take('wh_a');
@@ -25,7 +25,7 @@ describe('delivery worker places', () => {
   });
 
   it('gives back everything when the transaction is rolled back, and takes nothing when not allowed', () => {
-    const places = new Places(1);
+    const places = new Places(() => 1);
     const handoff = places.reserve();
     handoff.take('wh_a');
     handoff.release();
@@ -39,7 +39,7 @@ describe('delivery worker places', () => {
   });
 
   it('frees a held place when its delivery is sent out', () => {
-    const places = new Places(1);
+    const places = new Places(() => 1);
     const claim = places.reserve();
     claim.take('wh_a');
     claim.keep([{ webhookId: 'wh_a' }]);
