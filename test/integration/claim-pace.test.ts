@@ -11,29 +11,27 @@ import { startSidecar, type TestSidecar } from '../support/sidecar';
 import { waitUntil } from '../support/wait';
 
 forEachDatabase('delivery worker: claims ahead by pace', (database) => {
-  let receiver: TestReceiver;
-  let sidecar: TestSidecar | undefined;
-
-  beforeEach(async () => {
-    receiver = await TestReceiver.start();
-  });
-
-  afterEach(async () => {
-    await sidecar?.stop();
-    sidecar = undefined;
-    await receiver.close();
-  });
-
   /**
    * Publishes `count` events to one webhook with one slot, and returns the most deliveries seen
    * claimed by the worker and not yet at the receiver, sampled until all have arrived.
    */
-  async function mostClaimedAhead(count: number, requestTimeoutMs: number): Promise<number> {
-    sidecar = await startSidecar(await database.create(), {
+  async function mostClaimedAhead(count: number, requestTimeoutMs: number, answerDelayMs = 0): Promise<number> {
+    const receiver = await TestReceiver.start();
+    receiver.answerDelayMs = answerDelayMs;
+    const sidecar = await startSidecar(await database.create(), {
       WEBHOOKS_DELIVERY_CONCURRENCY: '1',
       WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '1',
       WEBHOOKS_REQUEST_TIMEOUT_MS: String(requestTimeoutMs),
     });
+    try {
+      return await sampleDrain(sidecar, receiver, count);
+    } finally {
+      await sidecar.stop();
+      await receiver.close();
+    }
+  }
+
+  async function sampleDrain(sidecar: TestSidecar, receiver: TestReceiver, count: number): Promise<number> {
     const admin = sidecar.admin('tenant-a');
     await admin.createWebhook({ url: receiver.url, eventTypes: ['user.login'], description: '', organizationIds: [] });
     const events = Array.from({ length: count }, (_, i) => ({
@@ -64,8 +62,7 @@ forEachDatabase('delivery worker: claims ahead by pace', (database) => {
   it('holds a slow endpoint at twice its slots: one sending, one queued', async function () {
     this.timeout(60_000);
     // 300 ms of a 1 s timeout: one more round starts within half the timeout, two would not.
-    receiver.answerDelayMs = 300;
     // One queued; the one sending is at the receiver, unless the sample caught it on its way.
-    expect(await mostClaimedAhead(8, 1_000)).to.be.within(1, 2);
+    expect(await mostClaimedAhead(8, 1_000, 300)).to.be.within(1, 2);
   });
 });
