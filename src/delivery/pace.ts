@@ -5,9 +5,9 @@
  * attempt starts (src/delivery/lease.ts). With n attempts under way at once, each taking d ms, a
  * queue of n × T/(2d) deliveries is started within that. So fast endpoints get a deeper queue
  * (bigger claims, fewer claim transactions per delivery), while slow endpoints, and endpoints not
- * seen yet, get twice their slots, as before this was measured. In the drain bench, claims
- * capped at twice the slots took 10-13 ms for 32 rows. The queue ran dry two thirds of the
- * time, and half of the 32 slots stood idle.
+ * seen yet, get twice their slots, as every endpoint did before. In the drain bench, claims
+ * capped at twice the slots took 10-13 ms for 32 rows. The queue was empty in two thirds of the
+ * samples, and on average 8 of the 32 slots were sending (BENCHMARKS.md, seventh session).
  */
 
 /** Deliveries held per slot (queued and sending) at the least: an unknown or slow endpoint's. */
