@@ -59,3 +59,37 @@ export class Paces {
     return this.byWebhook.get(webhookId)?.ahead ?? MIN_AHEAD;
   }
 }
+
+/**
+ * A worker's depths: how many deliveries it holds at most (`concurrency` slots' worth, by the
+ * pace of all its attempts), and how many of one webhook (its in-flight cap's worth, by that
+ * webhook's own pace).
+ */
+export class ClaimDepth {
+  private readonly all: Pace;
+  private readonly byWebhook: Paces;
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly maxInFlightPerWebhook: number,
+    requestTimeoutMs: number,
+  ) {
+    this.all = new Pace(requestTimeoutMs);
+    this.byWebhook = new Paces(requestTimeoutMs);
+  }
+
+  observe(webhookId: string, durationMs: number): void {
+    this.all.observe(durationMs);
+    this.byWebhook.observe(webhookId, durationMs);
+  }
+
+  /** Deliveries held at most, queued and sending. */
+  get capacity(): number {
+    return this.concurrency * this.all.ahead;
+  }
+
+  /** Deliveries to this webhook held at most. */
+  capOf(webhookId: string): number {
+    return this.maxInFlightPerWebhook * this.byWebhook.ahead(webhookId);
+  }
+}

@@ -18,13 +18,12 @@
 import type { Handoff } from '../ingest/event-store';
 import { newClaimId } from '../ids';
 import { claimDue, type ClaimedDelivery } from '../outbox/claim';
-import { releaseClaims } from '../outbox/record';
-import { describeError } from '../telemetry/describe-error';
 import { OutageLog } from '../telemetry/outage-log';
 import { Alarm } from './alarm';
 import type { DeliverDeps } from './deliver';
 import { leaseCoversAttempt, leaseMsFor } from './lease';
-import { Paces, Pace } from './pace';
+import { LeaseReturns } from './lease-returns';
+import { ClaimDepth } from './pace';
 import { Places, type Reservation } from './places';
 import { SendStage, type SendOptions } from './send-stage';
 
@@ -51,15 +50,14 @@ export class DeliveryWorker {
   private readonly claims = new Set<Promise<void>>();
   /** Places asked for by the claims under way. */
   private claimingRoom = 0;
-  /** Leases being given back. */
-  private readonly givingBack = new Set<Promise<void>>();
+  /** Leases of deliveries that will not be sent here, being given back. */
+  private readonly leases: LeaseReturns;
   /** Ingest handoffs under way, with the places they reserved. */
   private readonly handoffs = new Set<Reservation>();
   /** Per webhook: deliveries claimed (or being claimed) here and not sent out yet. */
   private readonly places: Places;
-  /** How long attempts take, here and per webhook: how far ahead of the slots to claim. */
-  private readonly pace: Pace;
-  private readonly paces: Paces;
+  /** How far ahead of the slots to claim, here and per webhook, by how long attempts take. */
+  private readonly depth: ClaimDepth;
   private pumping = false;
   private pumpAgain = false;
   private running = false;
@@ -77,15 +75,14 @@ export class DeliveryWorker {
     private readonly deps: DeliverDeps,
     private readonly options: WorkerOptions,
   ) {
-    this.pace = new Pace(options.requestTimeoutMs);
-    this.paces = new Paces(options.requestTimeoutMs);
-    this.places = new Places((webhookId) => options.maxInFlightPerWebhook * this.paces.ahead(webhookId));
+    this.depth = new ClaimDepth(options.concurrency, options.maxInFlightPerWebhook, options.requestTimeoutMs);
+    this.places = new Places((webhookId) => this.depth.capOf(webhookId));
+    this.leases = new LeaseReturns(deps.db, deps.logger);
     this.send = new SendStage(
       deps,
       options,
       (delivery, durationMs) => {
-        this.pace.observe(durationMs);
-        this.paces.observe(delivery.webhookId, durationMs);
+        this.depth.observe(delivery.webhookId, durationMs);
         this.places.add(delivery.webhookId, -1);
         this.pump();
         // There is room to claim; while a claim is under way the loop cannot act on it, so the
@@ -123,8 +120,8 @@ export class DeliveryWorker {
     await Promise.allSettled([...this.claims]);
     const unsent = this.ready;
     this.ready = [];
-    await this.giveBack(unsent);
-    await this.giveBack(await this.send.drain(graceMs));
+    await this.leases.giveBack(unsent);
+    await this.leases.giveBack(await this.send.drain(graceMs));
     await this.send.recorded();
   }
 
@@ -135,7 +132,7 @@ export class DeliveryWorker {
    */
   openHandoff(now: number): Handoff | undefined {
     if (!this.running) return undefined;
-    const places = this.places.reserve(() => this.running && this.held < this.capacity);
+    const places = this.places.reserve(() => this.running && this.held < this.depth.capacity);
     return {
       claimId: newClaimId(),
       leaseExpiresAt: now + leaseMsFor(this.options.requestTimeoutMs),
@@ -165,30 +162,14 @@ export class DeliveryWorker {
    * After stop() and after ingest has stopped too: returns once the deliveries of handoffs that
    * committed after stop() are given back, so the database may close.
    */
-  async settled(): Promise<void> {
-    await Promise.allSettled([...this.givingBack]);
+  settled(): Promise<void> {
+    return this.leases.settled();
   }
 
   /** Frees the places of claimed deliveries that will not be sent here, and gives them back. */
   private drop(claims: readonly ClaimedDelivery[]): void {
     for (const delivery of claims) this.places.add(delivery.webhookId, -1);
-    void this.giveBack(claims);
-  }
-
-  private giveBack(claims: readonly ClaimedDelivery[]): Promise<void> {
-    if (claims.length === 0) return Promise.resolve();
-    const done = releaseClaims(this.deps.db, claims, Date.now())
-      .catch((err: unknown) =>
-        this.deps.logger.warn({ error: describeError(err) }, 'releasing leases failed; they expire on their own'),
-      )
-      .finally(() => this.givingBack.delete(done));
-    this.givingBack.add(done);
-    return done;
-  }
-
-  /** Deliveries held here at most (queued and sending): a number of slots' worth, by pace. */
-  private get capacity(): number {
-    return this.options.concurrency * this.pace.ahead;
+    void this.leases.giveBack(claims);
   }
 
   /** Places taken: queued, sending, asked for by the claims under way, reserved by handoffs. */
@@ -204,7 +185,7 @@ export class DeliveryWorker {
    * each time one attempt ends would cost a claim transaction, and its commit, per delivery.
    */
   private mayClaim(): boolean {
-    const room = this.capacity - this.held;
+    const room = this.depth.capacity - this.held;
     if (room <= 0 || this.claims.size >= CLAIMS_IN_FLIGHT || this.send.recordingIsFull()) return false;
     const threshold = Math.max(1, Math.floor(this.options.concurrency / 4));
     return room >= threshold || this.held === 0 || Date.now() - this.lastClaimAt >= CLAIM_DELAY_MS;
@@ -215,7 +196,7 @@ export class DeliveryWorker {
       if (this.mayClaim()) {
         this.lastClaimAt = Date.now();
         this.wakePending = false;
-        this.startClaim(this.capacity - this.held);
+        this.startClaim(this.depth.capacity - this.held);
         continue; // a second claim may start beside it
       }
       await this.sleep();
@@ -306,7 +287,7 @@ export class DeliveryWorker {
     if (!this.running || (this.wakePending && this.mayClaim())) return Promise.resolve();
     // With work due and some room, look again once the claim delay has passed; otherwise at the
     // poll interval (a wake-up or a freed slot comes sooner).
-    const soon = this.moreDue && this.held < this.capacity;
+    const soon = this.moreDue && this.held < this.depth.capacity;
     return this.alarm.sleep(soon ? Math.min(CLAIM_DELAY_MS, this.options.pollIntervalMs) : this.options.pollIntervalMs);
   }
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { MAX_AHEAD, MIN_AHEAD, Pace, Paces } from '../../src/delivery/pace';
+import { ClaimDepth, MAX_AHEAD, MIN_AHEAD, Pace, Paces } from '../../src/delivery/pace';
 import { Places } from '../../src/delivery/places';
 
 describe('delivery worker pace', () => {
@@ -48,10 +48,10 @@ describe('delivery worker pace', () => {
   });
 
   it("caps each webhook's places by its own pace", () => {
-    const paces = new Paces(2_000);
-    const places = new Places((webhookId) => 2 * paces.ahead(webhookId));
-    paces.observe('wh_fast', 2);
-    paces.observe('wh_slow', 2_000);
+    const depth = new ClaimDepth(32, 2, 2_000); // 2 in flight per webhook
+    const places = new Places((webhookId) => depth.capOf(webhookId));
+    depth.observe('wh_fast', 2);
+    depth.observe('wh_slow', 2_000);
     const claim = places.reserve();
     const took = (webhookId: string) => Array.from({ length: 20 }, () => claim.take(webhookId)).filter(Boolean).length;
     expect({ fast: took('wh_fast'), slow: took('wh_slow'), unseen: took('wh_unseen') }).to.deep.equal({ fast: 2 * MAX_AHEAD, slow: 4, unseen: 4 });
