@@ -67,6 +67,11 @@ export class DeliveryWorker {
   private lastClaimAt = 0;
   /** The last claim filled every place it asked for, or ingest said new work is due. */
   private moreDue = false;
+  /**
+   * Due rows may be left: the last claim filled up or skipped rows for want of places, or new
+   * work was announced. Only then does a freed slot start a claim; otherwise the poll looks.
+   */
+  private dueLeft = true;
   /** A slot was freed while a claim was under way. */
   private freedDuringClaim = false;
   private readonly claimFailures: OutageLog;
@@ -88,7 +93,7 @@ export class DeliveryWorker {
         // There is room to claim; while a claim is under way the loop cannot act on it, so the
         // claim's end looks again.
         if (this.claims.size > 0) this.freedDuringClaim = true;
-        this.alarm.wake();
+        if (this.dueLeft) this.alarm.wake();
       },
       () => this.pump(), // the recording queue has room
     );
@@ -104,7 +109,7 @@ export class DeliveryWorker {
   /** New work is committed: look now instead of at the next poll. */
   wake(): void {
     this.wakePending = true;
-    this.moreDue = true;
+    this.moreDue = this.dueLeft = true;
     this.alarm.wake();
   }
 
@@ -213,7 +218,9 @@ export class DeliveryWorker {
     this.claimingRoom += room;
     const leaseMs = leaseMsFor(this.options.requestTimeoutMs);
     const saturated = this.places.claimSkips();
-    const claim = claimDue(this.deps.db, { limit: room, leaseMs, now: Date.now(), saturated, take: (webhookId) => places.take(webhookId) })
+    let refused = saturated.length;
+    const take = (webhookId: string): boolean => places.take(webhookId) || (refused++, false);
+    const claim = claimDue(this.deps.db, { limit: room, leaseMs, now: Date.now(), saturated, take })
       .then(
         (claimed) => {
           this.claimFailures.succeeded();
@@ -235,9 +242,10 @@ export class DeliveryWorker {
         // the loop after a short batch would claim again at once, polling the database.)
         this.moreDue = claimed.length === room;
         if (this.moreDue) this.wake();
+        else this.dueLeft = refused > 0 || this.wakePending; // or ingest announced work meanwhile
         // Slots freed during the claim woke a loop that could not claim then: without a look now,
         // a claim that found nothing left it asleep until the poll (the drain bench fell to 99/s).
-        else if (this.freedDuringClaim) this.alarm.wake();
+        if (!this.moreDue && this.freedDuringClaim && this.dueLeft) this.alarm.wake();
         this.freedDuringClaim = false;
       });
     this.claims.add(claim);
