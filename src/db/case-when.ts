@@ -4,8 +4,6 @@
  * name the row's current columns). Used by the recorder for deliveries (by id) and for the
  * counters (by webhook id), so a batch costs one statement instead of one per row.
  */
-import type { Knex } from 'knex';
-
 export type SqlValue = string | number | null;
 
 export interface Fragment {
@@ -14,12 +12,11 @@ export interface Fragment {
 }
 
 export function caseWhen<T>(
-  db: Knex,
   column: string,
   rows: readonly T[],
   keyOf: (row: T) => string,
   valueOf: (row: T) => SqlValue | Fragment,
-): Knex.Raw {
+): Fragment {
   const parts: string[] = [];
   const bindings: SqlValue[] = [];
   for (const row of rows) {
@@ -28,5 +25,26 @@ export function caseWhen<T>(
     parts.push(`WHEN ? THEN ${fragment.sql}`);
     bindings.push(keyOf(row), ...fragment.bindings);
   }
-  return db.raw(`CASE ${column} ${parts.join(' ')} END`, bindings);
+  return { sql: `CASE ${column} ${parts.join(' ')} END`, bindings };
+}
+
+/** `UPDATE <table> SET a = <fragment>, ... WHERE <where>`, with the bindings in order. */
+export function updateSql(table: string, set: ReadonlyArray<readonly [string, Fragment]>, where: Fragment): Fragment {
+  return {
+    sql: `UPDATE ${table} SET ${set.map(([column, value]) => `${column} = ${value.sql}`).join(', ')} WHERE ${where.sql}`,
+    bindings: [...set.flatMap(([, value]) => value.bindings), ...where.bindings],
+  };
+}
+
+/** A bound value as a fragment. */
+export const bound = (value: SqlValue): Fragment => ({ sql: '?', bindings: [value] });
+
+/** `<columns> IN ((?, ?), ...)` (or `<column> IN (?, ...)` for one column) over these tuples. */
+export function inList(columns: readonly string[], tuples: ReadonlyArray<readonly SqlValue[]>): Fragment {
+  const one = columns.length === 1;
+  const tuple = one ? '?' : `(${columns.map(() => '?').join(', ')})`;
+  return {
+    sql: `${one ? columns[0] : `(${columns.join(', ')})`} IN (${tuples.map(() => tuple).join(', ')})`,
+    bindings: tuples.flat(),
+  };
 }

@@ -1,6 +1,6 @@
 /**
- * The transaction ingest writes in: the statements it needs (SELECTs and multi-row INSERTs) on
- * one connection, committed together or not at all.
+ * The transaction ingest and the attempt recorder write in: the statements they need (SELECTs,
+ * multi-row INSERTs, UPDATEs) on one connection, committed together or not at all.
  *
  * On MySQL it runs on a mysql2 connection taken from knex's pool (its settings, its limit), not
  * through knex. A knex transaction costs the client more than its statements do: five statements
@@ -16,6 +16,9 @@
  * by `maxPreparedStatements` in src/db/connect.ts); if the server refuses to prepare one more
  * (it caps them all, `max_prepared_stmt_count`), the rows go as text.
  *
+ * The recorder's UPDATEs and attempt rows go as SQL text (src/outbox/record.ts): their SQL
+ * changes with each batch's size, so preparing them would only churn the connection's statements.
+ *
  * On SQLite the same work runs in a knex transaction.
  */
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -24,10 +27,17 @@ import { SERVICE_NAME } from '../telemetry/service';
 import { isMysql } from './connect';
 
 export interface Tx {
+  /** True on MySQL, where some statements are spelled differently. */
+  readonly mysql: boolean;
   /** The rows of a SELECT with `?` placeholders; `table` names its span. */
   select<Row>(table: string, sql: string, values: readonly unknown[]): Promise<Row[]>;
-  /** One multi-row INSERT of these columns (a missing value is NULL). */
-  insert(table: string, columns: readonly string[], rows: readonly Record<string, unknown>[]): Promise<void>;
+  /**
+   * One multi-row INSERT of these columns (a missing value is NULL): a prepared statement on
+   * MySQL unless `prepared` is false.
+   */
+  insert(table: string, columns: readonly string[], rows: readonly Record<string, unknown>[], options?: { prepared?: boolean }): Promise<void>;
+  /** A statement that returns no rows (an UPDATE, an upsert), as SQL text with `?` placeholders. */
+  run(operation: string, table: string, sql: string, values: readonly unknown[]): Promise<void>;
 }
 
 /** Commits what `work` wrote if it returns; rolls it back if it throws, and rethrows. */
@@ -67,12 +77,14 @@ async function mysqlTransaction<T>(db: Knex, work: (tx: Tx) => Promise<T>): Prom
     await send('BEGIN');
     const database = (db.client.config as { connection?: { database?: string } }).connection?.database ?? '';
     const result = await work({
+      mysql: true,
       select: (table, sql, values) => traced('select', database, table, () => send(sql, values) as Promise<never[]>),
-      insert: (table, columns, rows) => {
+      insert: (table, columns, rows, options) => {
         if (rows.length === 0) return Promise.resolve();
         const sql = insertSql(table, columns, rows.length);
         const values: unknown[] = [];
         for (const row of rows) for (const c of columns) values.push(row[c] ?? null);
+        if (options?.prepared === false) return traced('insert', database, table, async () => void (await send(sql, values)));
         return traced('insert', database, table, async () => {
           await send(sql, values, true).catch((err: { errno?: number }) => {
             if (err.errno !== TOO_MANY_STATEMENTS) throw err;
@@ -80,6 +92,7 @@ async function mysqlTransaction<T>(db: Knex, work: (tx: Tx) => Promise<T>): Prom
           });
         });
       },
+      run: (operation, table, sql, values) => traced(operation, database, table, async () => void (await send(sql, values))),
     });
     await send('COMMIT');
     reusable = true;
@@ -98,10 +111,12 @@ async function mysqlTransaction<T>(db: Knex, work: (tx: Tx) => Promise<T>): Prom
 
 function knexTx(trx: Knex.Transaction): Tx {
   return {
+    mysql: false,
     select: async <Row>(_table: string, sql: string, values: readonly unknown[]) => (await trx.raw(sql, values as Knex.RawBinding[])) as Row[],
     insert: async (table, _columns, rows) => {
       if (rows.length > 0) await trx(table).insert(rows);
     },
+    run: async (_operation, _table, sql, values) => void (await trx.raw(sql, values as Knex.RawBinding[])),
   };
 }
 

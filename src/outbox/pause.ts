@@ -4,11 +4,14 @@
  * too; the attempt's fenced write keeps them paused (src/outbox/record.ts).
  */
 import type { Knex } from 'knex';
+import type { Tx } from '../db/transaction';
 
-export async function pauseDeliveries(db: Knex, tenantId: string, webhookId: string, now: number): Promise<number> {
-  return db('deliveries')
-    .where({ tenant_id: tenantId, webhook_id: webhookId, status: 'pending' })
-    .update({ status: 'paused', next_attempt_at: null, updated_at: now });
+/** A webhook's pending deliveries become paused. */
+const PAUSE_SQL =
+  "UPDATE deliveries SET status = 'paused', next_attempt_at = NULL, updated_at = ? WHERE tenant_id = ? AND webhook_id = ? AND status = 'pending'";
+
+export async function pauseDeliveries(db: Knex, tenantId: string, webhookId: string, now: number): Promise<void> {
+  await db.raw(PAUSE_SQL, [now, tenantId, webhookId]);
 }
 
 /** Paused deliveries become due now, or are ended as failed when discarded. */
@@ -33,15 +36,13 @@ export async function resumeDeliveries(
 }
 
 /** A disabled webhook: it stops receiving, and its waiting deliveries are paused. */
-export async function disableWebhook(
-  db: Knex,
-  tenantId: string,
-  webhookId: string,
-  reason: string,
-  now: number,
-): Promise<void> {
-  await db('webhooks')
-    .where({ tenant_id: tenantId, id: webhookId })
-    .update({ enabled: false, disabled_reason: reason, updated_at: now });
-  await pauseDeliveries(db, tenantId, webhookId, now);
+export async function disableWebhook(tx: Tx, tenantId: string, webhookId: string, reason: string, now: number): Promise<void> {
+  await tx.run('update', 'webhooks', 'UPDATE webhooks SET enabled = ?, disabled_reason = ?, updated_at = ? WHERE tenant_id = ? AND id = ?', [
+    0,
+    reason,
+    now,
+    tenantId,
+    webhookId,
+  ]);
+  await tx.run('update', 'deliveries', PAUSE_SQL, [now, tenantId, webhookId]);
 }

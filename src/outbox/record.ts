@@ -3,13 +3,17 @@
  * state, each webhook's counters, and (when an endpoint is judged dead) its disabling. Each
  * delivery update is fenced by its claim id, so a worker whose lease ran out (and whose row
  * another worker has claimed since) changes nothing but the history of what it did.
+ *
+ * It runs in ingest's kind of transaction (src/db/transaction.ts): on MySQL a pooled connection
+ * outside knex, whose query building and transaction objects cost the worker more CPU than the
+ * statements' own round trips (BENCHMARKS.md, eighth session).
  */
 import type { Knex } from 'knex';
 import type { AttemptResult } from '../delivery/attempt';
 import { disableReason, type HealthPolicy } from '../delivery/endpoint-health';
-import { caseWhen, type Fragment, type SqlValue } from '../db/case-when';
-import { isMysql } from '../db/connect';
+import { bound, caseWhen, inList, updateSql, type Fragment, type SqlValue } from '../db/case-when';
 import { retryOnDeadlock } from '../db/deadlock';
+import { transaction, type Tx } from '../db/transaction';
 import type { ClaimedDelivery } from './claim';
 import { disableWebhook } from './pause';
 import { countAttempts, streakOf } from './stats';
@@ -50,24 +54,30 @@ async function writeAttempts(
   attempts: readonly AttemptRecord[],
   health: HealthPolicy,
 ): Promise<Recorded[]> {
-  return db.transaction(async (trx) => {
-    const keptIds = await updateDeliveries(trx, attempts);
+  return transaction(db, async (tx) => {
+    const keptIds = await updateDeliveries(tx, attempts);
     const kept = attempts.map((a) => keptIds.has(a.claimed.id));
     // A lost lease keeps the history of what its worker did; a delivery deleted with its
     // webhook meanwhile gets no orphan attempt.
     const lost = attempts.filter((_, i) => !kept[i]).map((a) => a.claimed.id);
     const stillThere = new Set(
-      lost.length === 0 ? [] : ((await trx('deliveries').whereIn('id', lost).pluck('id')) as string[]),
+      lost.length === 0 ? [] : await ids(tx, `SELECT id FROM deliveries WHERE ${inList(['id'], lost.map((id) => [id])).sql}`, lost),
     );
     const rows = attempts.filter((a, i) => kept[i] || stillThere.has(a.claimed.id)).map(attemptRow);
-    for (let i = 0; i < rows.length; i += 500) await trx('delivery_attempts').insert(rows.slice(i, i + 500));
-    const disabled = await countAndJudge(trx, attempts.filter((_, i) => kept[i]), health);
+    for (let i = 0; i < rows.length; i += 500) {
+      await tx.insert('delivery_attempts', ATTEMPT_COLUMNS, rows.slice(i, i + 500), { prepared: false });
+    }
+    const disabled = await countAndJudge(tx, attempts.filter((_, i) => kept[i]), health);
     return attempts.map((a, i) => ({ kept: kept[i]!, disabledReason: kept[i] ? disabled.get(a.claimed.webhookId) : undefined }));
   });
 }
 
+async function ids(tx: Tx, sql: string, values: readonly SqlValue[]): Promise<string[]> {
+  return (await tx.select<{ id: string }>('deliveries', sql, values)).map((r) => r.id);
+}
+
 /** Counters of every webhook in the batch, then endpoint health for webhooks whose batch ended failing. */
-async function countAndJudge(trx: Knex, attempts: readonly AttemptRecord[], health: HealthPolicy): Promise<Map<string, string>> {
+async function countAndJudge(tx: Tx, attempts: readonly AttemptRecord[], health: HealthPolicy): Promise<Map<string, string>> {
   const byWebhook = new Map<string, AttemptRecord[]>();
   for (const a of attempts) {
     const list = byWebhook.get(a.claimed.webhookId);
@@ -75,7 +85,7 @@ async function countAndJudge(trx: Knex, attempts: readonly AttemptRecord[], heal
     else byWebhook.set(a.claimed.webhookId, [a]);
   }
   await countAttempts(
-    trx,
+    tx,
     [...byWebhook].map(([webhookId, list]) => ({
       tenantId: list[0]!.claimed.tenantId,
       webhookId,
@@ -88,10 +98,10 @@ async function countAndJudge(trx: Knex, attempts: readonly AttemptRecord[], heal
     const last = list[list.length - 1]!;
     const gone = list.find((a) => a.result.statusCode === 410);
     if (!gone && last.outcome.status === 'succeeded') continue;
-    const streak = await streakOf(trx, tenantId, webhookId);
+    const streak = await streakOf(tx, tenantId, webhookId);
     const reason = disableReason((gone ?? last).result, streak, health, last.at);
     if (reason === undefined) continue;
-    await disableWebhook(trx, tenantId, webhookId, reason, last.at);
+    await disableWebhook(tx, tenantId, webhookId, reason, last.at);
     disabled.set(webhookId, reason);
   }
   return disabled;
@@ -100,6 +110,20 @@ async function countAndJudge(trx: Knex, attempts: readonly AttemptRecord[], heal
 function finishedAs(outcome: Outcome): 'succeeded' | 'failed' | null {
   return outcome.status === 'pending' ? null : outcome.status;
 }
+
+const ATTEMPT_COLUMNS = [
+  'delivery_id',
+  'tenant_id',
+  'webhook_id',
+  'attempt_number',
+  'started_at',
+  'duration_ms',
+  'status_code',
+  'response_body',
+  'response_headers',
+  'error_class',
+  'error_message',
+];
 
 function attemptRow({ claimed, result }: AttemptRecord): Record<string, unknown> {
   return {
@@ -123,43 +147,33 @@ function attemptRow({ claimed, result }: AttemptRecord): Record<string, unknown>
  * claim id still matches are locked, then updated together with per-row CASE values. Returns the
  * ids that were kept.
  */
-async function updateDeliveries(trx: Knex, attempts: readonly AttemptRecord[]): Promise<Set<string>> {
-  const fenced = trx('deliveries')
-    .whereIn(
-      ['id', 'claim_id'],
-      attempts.map((a) => [a.claimed.id, a.claimed.claimId]),
-    )
-    .select('id');
-  if (isMysql(trx)) void fenced.forUpdate();
-  const keptIds = new Set(((await fenced) as Array<{ id: string }>).map((r) => r.id));
+async function updateDeliveries(tx: Tx, attempts: readonly AttemptRecord[]): Promise<Set<string>> {
+  const fenced = inList(['id', 'claim_id'], attempts.map((a) => [a.claimed.id, a.claimed.claimId]));
+  const keptIds = new Set(await ids(tx, `SELECT id FROM deliveries WHERE ${fenced.sql}${tx.mysql ? ' FOR UPDATE' : ''}`, fenced.bindings));
   const kept = attempts.filter((a) => keptIds.has(a.claimed.id));
   if (kept.length === 0) return keptIds;
   // A delivery paused while its attempt was in flight (its webhook was disabled) stays paused
   // instead of being scheduled again.
   const stillPaused = (value: SqlValue): Fragment => ({ sql: "CASE WHEN status = 'paused' THEN NULL ELSE ? END", bindings: [value] });
-  await trx('deliveries')
-    .whereIn(
-      'id',
-      kept.map((a) => a.claimed.id),
-    )
-    .update({
-      status: perRow(trx, kept, ({ outcome }) =>
+  const perRow = (valueOf: (a: AttemptRecord) => SqlValue | Fragment): Fragment => caseWhen('id', kept, (a) => a.claimed.id, valueOf);
+  const update = updateSql(
+    'deliveries',
+    [
+      ['status', perRow(({ outcome }) =>
         outcome.status === 'pending' ? { sql: "CASE WHEN status = 'paused' THEN 'paused' ELSE 'pending' END", bindings: [] } : outcome.status,
-      ),
-      next_attempt_at: perRow(trx, kept, ({ outcome }) => (outcome.status === 'pending' ? stillPaused(outcome.nextAttemptAt) : null)),
-      attempt_count: trx.raw('attempt_count + 1'),
-      claim_id: null,
-      last_status_code: perRow(trx, kept, ({ result }) => result.statusCode),
-      last_error: perRow(trx, kept, ({ result }) => (result.errorMessage === null ? null : describe(result).slice(0, 1024))),
-      completed_at: perRow(trx, kept, ({ outcome, at }) => (outcome.status === 'pending' ? null : at)),
-      updated_at: Math.max(...kept.map((a) => a.at)),
-    });
+      )],
+      ['next_attempt_at', perRow(({ outcome }) => (outcome.status === 'pending' ? stillPaused(outcome.nextAttemptAt) : null))],
+      ['attempt_count', { sql: 'attempt_count + 1', bindings: [] }],
+      ['claim_id', bound(null)],
+      ['last_status_code', perRow(({ result }) => result.statusCode)],
+      ['last_error', perRow(({ result }) => (result.errorMessage === null ? null : describe(result).slice(0, 1024)))],
+      ['completed_at', perRow(({ outcome, at }) => (outcome.status === 'pending' ? null : at))],
+      ['updated_at', bound(Math.max(...kept.map((a) => a.at)))],
+    ],
+    inList(['id'], kept.map((a) => [a.claimed.id])),
+  );
+  await tx.run('update', 'deliveries', update.sql, update.bindings);
   return keptIds;
-}
-
-/** One value per attempt's row, by delivery id. */
-function perRow(trx: Knex, attempts: readonly AttemptRecord[], valueOf: (a: AttemptRecord) => SqlValue | Fragment): Knex.Raw {
-  return caseWhen(trx, 'id', attempts, (a) => a.claimed.id, valueOf);
 }
 
 /** Ends a delivery that cannot be attempted (its webhook is gone), fenced like an attempt. */

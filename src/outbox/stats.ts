@@ -3,8 +3,8 @@
  * row instead of scanning history, and the failure streak that endpoint health is judged on.
  */
 import type { Knex } from 'knex';
-import { caseWhen, type Fragment } from '../db/case-when';
-import { isMysql } from '../db/connect';
+import { bound, caseWhen, inList, updateSql, type Fragment } from '../db/case-when';
+import type { Tx } from '../db/transaction';
 
 export const HOUR_MS = 3600 * 1000;
 
@@ -34,61 +34,52 @@ export interface WebhookTallies {
  * UPDATE walks the primary key, so every batch of every replica locks counters rows in the same
  * (webhook id) order and two batches never wait on each other in a cycle.
  */
-export async function countAttempts(db: Knex, batch: readonly WebhookTallies[]): Promise<void> {
+export async function countAttempts(tx: Tx, batch: readonly WebhookTallies[]): Promise<void> {
   const webhooks = batch.filter((w) => w.tallies.length > 0);
   if (webhooks.length === 0) return;
-  const perWebhook = (of: (w: WebhookTallies) => Fragment): Knex.Raw => caseWhen(db, 'webhook_id', webhooks, (w) => w.webhookId, of);
-  const add = (column: string, count: (t: readonly AttemptTally[]) => number): Knex.Raw =>
+  const perWebhook = (of: (w: WebhookTallies) => Fragment): Fragment => caseWhen('webhook_id', webhooks, (w) => w.webhookId, of);
+  const add = (column: string, count: (t: readonly AttemptTally[]) => number): Fragment =>
     perWebhook((w) => ({ sql: `${column} + ?`, bindings: [count(w.tallies)] }));
-  const latest = (column: string, success: boolean): Knex.Raw =>
+  const latest = (column: string, success: boolean): Fragment =>
     perWebhook((w) => {
       const at = w.tallies.filter((t) => t.success === success).map((t) => t.at);
-      return at.length === 0 ? { sql: column, bindings: [] } : { sql: '?', bindings: [Math.max(...at)] };
+      return at.length === 0 ? { sql: column, bindings: [] } : bound(Math.max(...at));
     });
   const streaks = new Map(webhooks.map((w) => [w.webhookId, streakAfter(w.tallies)]));
-  await db('webhook_stats')
-    .whereIn(
-      ['webhook_id', 'tenant_id'],
-      webhooks.map((w) => [w.webhookId, w.tenantId]),
-    )
-    .update({
-      attempts: add('attempts', (t) => t.length),
-      attempts_succeeded: add('attempts_succeeded', (t) => t.filter((x) => x.success).length),
-      deliveries_succeeded: add('deliveries_succeeded', (t) => t.filter((x) => x.finished === 'succeeded').length),
-      deliveries_failed: add('deliveries_failed', (t) => t.filter((x) => x.finished === 'failed').length),
-      consecutive_failures: perWebhook((w) => {
+  const counters = updateSql(
+    'webhook_stats',
+    [
+      ['attempts', add('attempts', (t) => t.length)],
+      ['attempts_succeeded', add('attempts_succeeded', (t) => t.filter((x) => x.success).length)],
+      ['deliveries_succeeded', add('deliveries_succeeded', (t) => t.filter((x) => x.finished === 'succeeded').length)],
+      ['deliveries_failed', add('deliveries_failed', (t) => t.filter((x) => x.finished === 'failed').length)],
+      ['consecutive_failures', perWebhook((w) => {
         const streak = streaks.get(w.webhookId)!;
-        return streak.continues
-          ? { sql: 'consecutive_failures + ?', bindings: [streak.failures] }
-          : { sql: '?', bindings: [streak.failures] };
-      }),
-      failing_since: perWebhook((w) => {
+        return streak.continues ? { sql: 'consecutive_failures + ?', bindings: [streak.failures] } : bound(streak.failures);
+      })],
+      ['failing_since', perWebhook((w) => {
         const streak = streaks.get(w.webhookId)!;
-        return streak.continues
-          ? { sql: 'COALESCE(failing_since, ?)', bindings: [streak.since] }
-          : { sql: '?', bindings: [streak.since] };
-      }),
-      last_success_at: latest('last_success_at', true),
-      last_failure_at: latest('last_failure_at', false),
-    });
+        return streak.continues ? { sql: 'COALESCE(failing_since, ?)', bindings: [streak.since] } : bound(streak.since);
+      })],
+      ['last_success_at', latest('last_success_at', true)],
+      ['last_failure_at', latest('last_failure_at', false)],
+    ],
+    inList(['webhook_id', 'tenant_id'], webhooks.map((w) => [w.webhookId, w.tenantId])),
+  );
+  await tx.run('update', 'webhook_stats', counters.sql, counters.bindings);
   const hourly = webhooks.flatMap((w) =>
-    [...byHour(w.tallies)].map(([hourStart, inHour]) => ({
-      webhook_id: w.webhookId,
-      tenant_id: w.tenantId,
-      hour_start: hourStart,
-      attempts: inHour.length,
-      successes: inHour.filter((t) => t.success).length,
-    })),
+    [...byHour(w.tallies)].map(([hourStart, inHour]) => [w.webhookId, w.tenantId, hourStart, inHour.length, inHour.filter((t) => t.success).length]),
   );
   // The inserted row's value: VALUES(col) on MySQL, excluded.col on SQLite.
-  const inserted = (column: string): string => (isMysql(db) ? `VALUES(${column})` : `excluded.${column}`);
-  await db('webhook_stats_hourly')
-    .insert(hourly)
-    .onConflict(['webhook_id', 'hour_start'])
-    .merge({
-      attempts: db.raw(`webhook_stats_hourly.attempts + ${inserted('attempts')}`),
-      successes: db.raw(`webhook_stats_hourly.successes + ${inserted('successes')}`),
-    });
+  const upsert = tx.mysql
+    ? 'ON DUPLICATE KEY UPDATE attempts = webhook_stats_hourly.attempts + VALUES(attempts), successes = webhook_stats_hourly.successes + VALUES(successes)'
+    : 'ON CONFLICT (webhook_id, hour_start) DO UPDATE SET attempts = webhook_stats_hourly.attempts + excluded.attempts, successes = webhook_stats_hourly.successes + excluded.successes';
+  await tx.run(
+    'upsert',
+    'webhook_stats_hourly',
+    `INSERT INTO webhook_stats_hourly (webhook_id, tenant_id, hour_start, attempts, successes) VALUES ${hourly.map(() => '(?, ?, ?, ?, ?)').join(', ')} ${upsert}`,
+    hourly.flat(),
+  );
 }
 
 /**
@@ -110,11 +101,12 @@ function byHour(tallies: readonly AttemptTally[]): Map<number, AttemptTally[]> {
   return hours;
 }
 
-export async function streakOf(db: Knex, tenantId: string, webhookId: string): Promise<Streak> {
-  const row = (await db('webhook_stats')
-    .select('consecutive_failures', 'failing_since')
-    .where({ webhook_id: webhookId, tenant_id: tenantId })
-    .first()) as { consecutive_failures: number; failing_since: number | null } | undefined;
+export async function streakOf(tx: Tx, tenantId: string, webhookId: string): Promise<Streak> {
+  const [row] = await tx.select<{ consecutive_failures: number; failing_since: number | null }>(
+    'webhook_stats',
+    'SELECT consecutive_failures, failing_since FROM webhook_stats WHERE webhook_id = ? AND tenant_id = ?',
+    [webhookId, tenantId],
+  );
   return {
     consecutiveFailures: Number(row?.consecutive_failures ?? 0),
     failingSince: row?.failing_since == null ? null : Number(row.failing_since),

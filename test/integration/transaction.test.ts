@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
 import { MIGRATOR_CONFIG } from '../../src/db/migrate';
-import { transaction } from '../../src/db/transaction';
+import { transaction, type Tx } from '../../src/db/transaction';
 import { EVENT_COLUMNS } from '../../src/ingest/event-store';
 import { forEachDatabase } from '../support/databases';
 
@@ -83,6 +83,27 @@ forEachDatabase('ingest transaction', (database) => {
     }).then(() => undefined, (err: { code?: string }) => err);
     expect(failed?.code ?? '').to.match(/ER_DUP_ENTRY|SQLITE_CONSTRAINT/);
     expect(await storedIds(db)).to.deep.equal(['e-1']);
+  });
+
+  it('runs UPDATEs and text INSERTs (the recorder\'s) in the same transaction, prepares neither, and rolls them back with it', async () => {
+    const db = await migrated(1);
+    await insertEvents(db, [event('e-1'), event('e-2')]);
+    const before = database.name === 'mysql' ? await preparedCount(db) : 0;
+    const bump = (tx: Tx, id: string) => tx.run('update', 'events', 'UPDATE events SET delivery_count = delivery_count + ? WHERE tenant_id = ? AND id = ?', [10, 'tenant-a', id]);
+    await transaction(db, async (tx) => {
+      await bump(tx, 'e-1');
+      await tx.insert('events', EVENT_COLUMNS, [event('e-3', { payload: "it's \\ text" })], { prepared: false });
+    });
+    const failed = await transaction(db, async (tx) => {
+      await bump(tx, 'e-2');
+      await tx.insert('events', EVENT_COLUMNS, [event('e-4')], { prepared: false });
+      throw new Error('roll back');
+    }).then(() => undefined, (err: Error) => err.message);
+    expect(failed).to.equal('roll back');
+    const stored = (await db('events').select('id', 'delivery_count', 'payload').orderBy('id')) as Array<{ id: string; delivery_count: number; payload: string }>;
+    expect(stored.map((r) => [r.id, Number(r.delivery_count)])).to.deep.equal([['e-1', 13], ['e-2', 3], ['e-3', 3]]);
+    expect(stored[2]!.payload).to.equal("it's \\ text");
+    if (database.name === 'mysql') expect(await preparedCount(db)).to.equal(before);
   });
 
   if (database.name !== 'mysql') return;
