@@ -40,16 +40,20 @@ export async function createDatabase(url: string): Promise<{ url: string; name: 
 }
 
 /**
- * InnoDB's count of redo log fsyncs since the server started. MySQL and MariaDB before 10.8 call
- * it Innodb_os_log_fsyncs; MariaDB 10.8+ dropped that and counts them in Innodb_data_fsyncs
- * (with the data files' fsyncs, so the figure is a lower bound of events per log fsync).
+ * InnoDB's count of redo log fsyncs since the server started, and of all its fsyncs. MySQL and
+ * MariaDB before 10.8 count the log's as Innodb_os_log_fsyncs. MariaDB 10.8+ dropped that counter
+ * and counts them in Innodb_data_fsyncs, with the data files' fsyncs; there, each redo log write
+ * (Innodb_log_writes) is one flush of the log. Checked here with strace on MariaDB 10.11 during a
+ * unary saturation run: in one 4 s window, 258 fdatasync calls on ib_logfile0 and 44 on data
+ * files, against 260 Innodb_log_writes, 264 commits and 306 Innodb_data_fsyncs.
  */
-export async function logFsyncs(db: Knex): Promise<{ name: string; value: number }> {
+export async function logFsyncs(db: Knex): Promise<{ name: string; value: number; allFsyncs: number }> {
   const [rows] = (await db.raw(
-    "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_os_log_fsyncs', 'Innodb_data_fsyncs')",
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_os_log_fsyncs', 'Innodb_log_writes', 'Innodb_data_fsyncs')",
   )) as [Array<{ Variable_name: string; Value: string }>];
-  const row = rows.find((r) => r.Variable_name === 'Innodb_os_log_fsyncs') ?? rows.find((r) => r.Variable_name === 'Innodb_data_fsyncs');
-  return { name: row?.Variable_name ?? 'none', value: Number(row?.Value ?? NaN) };
+  const row = rows.find((r) => r.Variable_name === 'Innodb_os_log_fsyncs') ?? rows.find((r) => r.Variable_name === 'Innodb_log_writes');
+  const all = rows.find((r) => r.Variable_name === 'Innodb_data_fsyncs');
+  return { name: row?.Variable_name ?? 'none', value: Number(row?.Value ?? NaN), allFsyncs: Number(all?.Value ?? NaN) };
 }
 
 /**
