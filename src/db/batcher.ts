@@ -1,7 +1,7 @@
 /**
  * Gathers concurrent submissions into one write: group commit. The first submission after an
  * idle moment is written on the next turn of the event loop (with whatever else arrived in that
- * turn); submissions that arrive while a write is under way wait for it and go together in the
+ * turn), or after gatherMs where a writer asks for that; submissions that arrive while a write is under way wait for it and go together in the
  * next one, up to maxWeight. Each submission settles only after the write that holds it, so a
  * caller that is answered knows its data is committed, and a failed write fails only its own.
  *
@@ -17,6 +17,12 @@ export interface BatcherOptions<In> {
    * with the commit of another; the database still groups their log flushes.
    */
   readonly maxInFlight?: number;
+  /**
+   * How long the first submission after an idle moment waits for company, in ms. Unset, it is
+   * written on the next turn of the event loop. Under load it makes no difference: submissions
+   * pile up while a write is under way.
+   */
+  readonly gatherMs?: number;
 }
 
 interface Waiting<In, Out> {
@@ -50,10 +56,12 @@ export class Batcher<In, Out> {
   private schedule(): void {
     if (this.full || this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const write = (): void => {
       this.scheduled = false;
       void this.writeNext();
-    });
+    };
+    if (this.options.gatherMs) setTimeout(write, this.options.gatherMs);
+    else setImmediate(write);
   }
 
   private async writeNext(): Promise<void> {

@@ -1,0 +1,43 @@
+/**
+ * The Batcher's gathering (src/db/batcher.ts): without gatherMs the first submission after a quiet
+ * moment is written on the next turn of the event loop; with it, that submission waits for company,
+ * so submissions a few turns apart share one write (the recorder's, for an event's deliveries).
+ */
+import { expect } from 'chai';
+import { Batcher } from '../../src/db/batcher';
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Three submissions, each in its own turn of the event loop; returns the writes' sizes and what each got. */
+async function submitApart(gatherMs: number | undefined): Promise<{ writes: number[]; results: string[] }> {
+  const writes: number[] = [];
+  const batcher = new Batcher<string, string>(
+    async (items) => {
+      writes.push(items.length);
+      await nextTurn();
+      return items.map((item) => `${item} written`);
+    },
+    { maxWeight: 100, gatherMs },
+  );
+  const pending: Array<Promise<string>> = [];
+  for (const item of ['a', 'b', 'c']) {
+    pending.push(batcher.submit(item));
+    await nextTurn();
+  }
+  return { writes, results: await Promise.all(pending) };
+}
+
+describe('Batcher', () => {
+  it('without gatherMs, writes a first submission on the next turn, without waiting for the others', async () => {
+    const { writes, results } = await submitApart(undefined);
+    expect(writes[0]).to.equal(1);
+    expect(writes.reduce((a, b) => a + b, 0)).to.equal(3);
+    expect(results).to.deep.equal(['a written', 'b written', 'c written']);
+  });
+
+  it('with gatherMs, puts submissions a few turns apart in one write, and settles each after it', async () => {
+    const { writes, results } = await submitApart(50);
+    expect(writes).to.deep.equal([3]);
+    expect(results).to.deep.equal(['a written', 'b written', 'c written']);
+  });
+});
