@@ -1,9 +1,10 @@
 /**
  * Gathers concurrent submissions into one write: group commit. The first submission after an
  * idle moment is written on the next turn of the event loop (with whatever else arrived in that
- * turn), or after gatherMs where a writer asks for that; submissions that arrive while a write is under way wait for it and go together in the
- * next one, up to maxWeight. Each submission settles only after the write that holds it, so a
- * caller that is answered knows its data is committed, and a failed write fails only its own.
+ * turn), or after gatherMs where a writer asks for that; submissions that arrive while a write is
+ * under way wait for it and go together in the next one, up to maxWeight. Each submission settles
+ * only after the write that holds it, so a caller that is answered knows its data is committed,
+ * and a failed write fails only its own.
  *
  * Under load a batch grows by itself to what one commit takes, which is the point: the database's
  * cost per commit (a log flush, a hot row's lock) is paid once per batch instead of once per item.
