@@ -67,10 +67,7 @@ export class DeliveryWorker {
   private lastClaimAt = 0;
   /** The last claim filled every place it asked for, or ingest said new work is due. */
   private moreDue = false;
-  /**
-   * Due rows may be left: the last claim filled up or skipped rows for want of places, or new
-   * work was announced. Only then does a freed slot start a claim; otherwise the poll looks.
-   */
+  /** Due rows may be left (see startClaim): only then does a freed slot start a claim. */
   private dueLeft = true;
   /** A slot was freed while a claim was under way. */
   private freedDuringClaim = false;
@@ -242,10 +239,12 @@ export class DeliveryWorker {
         // the loop after a short batch would claim again at once, polling the database.)
         this.moreDue = claimed.length === room;
         if (this.moreDue) this.wake();
-        else this.dueLeft = refused > 0 || this.wakePending; // or ingest announced work meanwhile
+        // A short one may still have left rows it skipped for want of places, or ingest announced
+        // work meanwhile; otherwise a freed slot finds nothing new, and the poll looks instead.
+        else this.dueLeft = refused > 0 || this.wakePending;
         // Slots freed during the claim woke a loop that could not claim then: without a look now,
         // a claim that found nothing left it asleep until the poll (the drain bench fell to 99/s).
-        if (!this.moreDue && this.freedDuringClaim && this.dueLeft) this.alarm.wake();
+        if (this.freedDuringClaim && this.dueLeft) this.alarm.wake();
         this.freedDuringClaim = false;
       });
     this.claims.add(claim);
