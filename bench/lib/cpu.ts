@@ -4,6 +4,7 @@
  * figure that shows whether a change made the sidecar (or its database) cheaper.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import type { Knex } from 'knex';
 import type { Row } from './report';
 
@@ -119,4 +120,27 @@ export function cpuRow(scenario: string, metric: string, cpu: CpuUse, units: num
       statements,
     ...(baseline ? { baseline } : {}),
   };
+}
+
+/**
+ * A rate against what this machine's cores could do if every one of them ran this work: the
+ * cores divided by the CPU one unit cost the sidecar, the database server and the bench process
+ * together. Near 100%, the run was bound by CPU, and only cheaper work goes faster; well below,
+ * something waited (a commit, a round trip, a lockstep between client and server). The kernel's
+ * work outside these three processes is not counted, so the bound is a little high. No row when
+ * the database server's CPU was not measured.
+ */
+export function cpuBoundRows(scenario: string, metric: string, rate: number, unit: string, cpu: CpuUse, units: number, per: string): Row[] {
+  if (cpu.serverMs === undefined) return [];
+  const cores = os.availableParallelism();
+  const usPerUnit = ((cpu.childMs + cpu.serverMs + cpu.benchMs) * 1000) / Math.max(1, units);
+  const row: Row = {
+    scenario,
+    metric,
+    value: rate,
+    unit,
+    note: `all three processes ${Math.round(usPerUnit).toLocaleString('en-US')} µs per ${per}, ${((100 * (cpu.childMs + cpu.serverMs + cpu.benchMs)) / cpu.wallMs).toFixed(0)}% of a core between them`,
+    baseline: { name: `CPU bound: ${cores} cores / ${Math.round(usPerUnit).toLocaleString('en-US')} µs`, value: (cores * 1e6) / usPerUnit },
+  };
+  return [row];
 }

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { benchEnv, clients, startSidecar } from '../lib/children';
-import { cpuRow, databaseServer, measureCpu } from '../lib/cpu';
+import { cpuBoundRows, cpuRow, databaseServer, measureCpu } from '../lib/cpu';
 import { benchEvent, createWebhooks, TENANT } from '../lib/calls';
 import { createDatabase, serverKnex } from '../lib/database';
 import { BenchReceiver, waitFor } from '../lib/receiver';
@@ -69,6 +69,7 @@ export async function backlogScenario(o: BenchOptions): Promise<Row[]> {
       { scenario: 'backlog', metric: `claim query (32 due rows, FOR UPDATE SKIP LOCKED) at ${o.backlog.toLocaleString('en-US')} pending: p50 / p99`, value: claim.p99, unit: 'ms p99', note: `p50 ${claim.p50.toFixed(2)}` },
       { scenario: 'backlog', metric: `drain of ${o.backlog.toLocaleString('en-US')} pending deliveries`, value: drainSeconds, unit: 's', note: `${(o.backlog / drainSeconds).toFixed(0)} deliveries/s` },
       cpuRow('backlog', 'CPU per delivery, backlog drain', cpu, o.backlog, 'delivery'),
+      ...cpuBoundRows('backlog', 'backlog drain vs the CPU it cost', o.backlog / drainSeconds, 'deliveries/s', cpu, o.backlog, 'delivery'),
       { scenario: 'backlog', metric: 'sidecar RSS while draining: max', value: rss.length ? Math.max(...rss) : NaN, unit: 'MB', note: `min ${rss.length ? Math.min(...rss).toFixed(0) : 'n/a'}, spread ${spread.toFixed(0)} MB over ${rss.length} samples${settledNote}` },
     ];
   } finally {

@@ -6,7 +6,7 @@
 import { Agent, request } from 'undici';
 import { benchEnv, clients, startSidecar } from '../lib/children';
 import { benchEvent, call, createWebhooks, setEnabled, TENANT } from '../lib/calls';
-import { cpuRow, databaseServer, measureCpu } from '../lib/cpu';
+import { cpuBoundRows, cpuRow, databaseServer, measureCpu } from '../lib/cpu';
 import { createDatabase, serverKnex } from '../lib/database';
 import { closedLoop, openLoop } from '../lib/load';
 import { BenchReceiver, waitFor } from '../lib/receiver';
@@ -72,6 +72,7 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
         note: `p50 ${latency.p50.toFixed(1)}, ${latency.count} samples`,
       },
       cpuRow('delivery', 'CPU per delivery, drain', drain.cpu, total, 'delivery'),
+      ...cpuBoundRows('delivery', 'drain vs the CPU it cost', drainRate, 'deliveries/s', drain.cpu, total, 'delivery'),
       cpuRow('delivery', 'CPU per delivery, event-to-receipt phase (ingest included: 1 event, 3 deliveries)', latencyCpu, open.calls * WEBHOOKS, 'delivery'),
     ];
   } finally {

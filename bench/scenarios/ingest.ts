@@ -1,9 +1,9 @@
 /**
  * Ingest: unary PublishEvent through the whole pipeline against the gRPC ceiling (the same
  * client against a server that answers at once), open-loop latency at fixed rates, batches and
- * streams, the raw mysql2 insert ceiling, and events per InnoDB log fsync. 1 KB events, fan-out
- * 3; the webhooks are disabled so their deliveries are written (paused) but not sent, which keeps
- * delivery work out of the ingest figures.
+ * streams against the same server's batches and stream, the raw mysql2 insert ceiling, and events
+ * per InnoDB log fsync. 1 KB events, fan-out 3; the webhooks are disabled so their deliveries are
+ * written (paused) but not sent, which keeps delivery work out of the ingest figures.
  */
 import type { Knex } from 'knex';
 import { clients, startNullServer, startSidecar, benchEnv, type Child } from '../lib/children';
@@ -13,7 +13,7 @@ import { closedLoop, openLoop } from '../lib/load';
 import type { BenchOptions, Row } from '../lib/report';
 import { summarize, type Latency } from '../lib/stats';
 import { commitLatency, openLoopCommits, rawInsertCeiling } from './raw-insert';
-import { cpuRow, databaseServer, measureCpu, type CpuUse, type DatabaseServer } from '../lib/cpu';
+import { cpuBoundRows, cpuRow, databaseServer, measureCpu, type CpuUse, type DatabaseServer } from '../lib/cpu';
 
 const CONCURRENCY = 32;
 const FANOUT = 3;
@@ -29,10 +29,13 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
   const grpcFloor = new Map<number, Latency>();
   const nullClients = clients(nullServer);
   for (const rate of rates) grpcFloor.set(rate, summarize((await openLoop(rate, seconds * 1000, (i) => publish(nullServer, nullClients, `floor-${rate}-${i}`))).latencies));
+  // What gRPC alone carries in batches of 100 and on one stream, with this client.
+  const batchCeiling = (await publishBatches(nullClients, 16, seconds * 1000, 'ceiling')).rate;
+  const streamCeiling = (await streamRate(nullClients, seconds * 1000)).rate;
   nullClients.ingest.close();
   nullClients.admin.close();
   await nullServer.stop();
-  o.log(`gRPC ceiling: ${ceiling.rate.toFixed(0)} calls/s`);
+  o.log(`gRPC ceiling: ${ceiling.rate.toFixed(0)} calls/s, ${batchCeiling.toFixed(0)} events/s in batches, ${streamCeiling.toFixed(0)} on a stream`);
   const dbFloor = new Map<number, Latency>();
   for (const rate of rates) dbFloor.set(rate, await openLoopCommits(o.mysqlUrl, rate, seconds * 1000, FANOUT));
 
@@ -69,6 +72,7 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
       },
       cpuRow('ingest', 'CPU per PublishEvent at saturation', unary.cpu, unary.calls, 'event', { name: 'the gRPC ceiling server, µs per call', value: (ceiling.cpu.childMs * 1000) / ceiling.calls }),
     );
+    rows.push(...cpuBoundRows('ingest', 'PublishEvent at saturation vs the CPU it cost', unary.rate, 'events/s', unary.cpu, unary.calls, 'event'));
     for (const rate of rates) {
       const open = await openLoop(rate, seconds * 1000, (i) => publish(sidecar, c, `open-${rate}-${i}`));
       const l = summarize(open.latencies);
@@ -85,18 +89,18 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
     // Few calls in flight leave the sidecar waiting on each commit; a busy core has more.
     const batchRates: number[] = [];
     for (const inFlight of [4, 16]) {
-      const { result: batches, cpu } = await measureCpu(sidecar.process.pid!, dbServer, () =>
-        closedLoop(inFlight, seconds * 1000, (i) =>
-          call(c.ingest.publishEvents.bind(c.ingest), { events: Array.from({ length: 100 }, (_, j) => benchEvent(`batch-${inFlight}-${i}-${j}`)) }, c.ingestMd),
-        ),
-      );
-      batchRates.push((batches.calls * 100) / batches.seconds);
-      rows.push({ scenario: 'ingest', metric: `PublishEvents, batches of 100 (${inFlight} in flight)`, value: batchRates.at(-1)!, unit: 'events/s', baseline: { name: 'gRPC ceiling (unary)', value: ceiling.rate } });
-      if (inFlight === 16) rows.push(cpuRow('ingest', 'CPU per event, PublishEvents (16 in flight)', cpu, batches.calls * 100, 'event'));
+      const { result: batches, cpu } = await measureCpu(sidecar.process.pid!, dbServer, () => publishBatches(c, inFlight, seconds * 1000, `batch-${inFlight}`));
+      batchRates.push(batches.rate);
+      rows.push({ scenario: 'ingest', metric: `PublishEvents, batches of 100 (${inFlight} in flight)`, value: batches.rate, unit: 'events/s', baseline: { name: 'gRPC ceiling, batches of 100, 16 in flight', value: batchCeiling } });
+      if (inFlight === 16) {
+        rows.push(cpuRow('ingest', 'CPU per event, PublishEvents (16 in flight)', cpu, batches.events, 'event'));
+        rows.push(...cpuBoundRows('ingest', 'PublishEvents (16 in flight) vs the CPU it cost', batches.rate, 'events/s', cpu, batches.events, 'event'));
+      }
     }
     const stream = await measureCpu(sidecar.process.pid!, dbServer, () => streamRate(c, seconds * 1000));
-    rows.push({ scenario: 'ingest', metric: 'StreamEvents, one stream', value: stream.result.rate, unit: 'events/s', baseline: { name: 'gRPC ceiling (unary)', value: ceiling.rate } });
+    rows.push({ scenario: 'ingest', metric: 'StreamEvents, one stream', value: stream.result.rate, unit: 'events/s', baseline: { name: 'gRPC ceiling, one stream', value: streamCeiling } });
     rows.push(cpuRow('ingest', 'CPU per event, one StreamEvents', stream.cpu, stream.result.acks, 'event'));
+    rows.push(...cpuBoundRows('ingest', 'StreamEvents vs the CPU it cost', stream.result.rate, 'events/s', stream.cpu, stream.result.acks, 'event'));
     c.ingest.close();
     c.admin.close();
     await sidecar.stop();
@@ -133,6 +137,14 @@ async function unarySaturation(child: Child, durationMs: number, prefix: string,
 
 function publish(_child: Child, c: ReturnType<typeof clients>, id: string): Promise<unknown> {
   return call(c.ingest.publishEvent.bind(c.ingest), { event: benchEvent(id) }, c.ingestMd);
+}
+
+/** PublishEvents calls of 100 events, `inFlight` at once (closed loop). */
+async function publishBatches(c: ReturnType<typeof clients>, inFlight: number, durationMs: number, prefix: string): Promise<{ rate: number; events: number }> {
+  const run = await closedLoop(inFlight, durationMs, (i) =>
+    call(c.ingest.publishEvents.bind(c.ingest), { events: Array.from({ length: 100 }, (_, j) => benchEvent(`${prefix}-${i}-${j}`)) }, c.ingestMd),
+  );
+  return { rate: (run.calls * 100) / run.seconds, events: run.calls * 100 };
 }
 
 /** One StreamEvents call: write as fast as flow control lets us, count acknowledgements. */
