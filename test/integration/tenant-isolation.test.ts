@@ -240,4 +240,45 @@ forEachDatabase('tenant isolation', (database) => {
     expect(receiverA.requests).to.have.length(1);
     expect(receiverB.requests).to.have.length(1);
   });
+
+  // MySQL compares strings by the column's collation, and the server's default ignores case:
+  // "ACME" = "acme". Identifiers are compared byte for byte, as SQLite does.
+  it('keeps tenants, and event ids, that differ only in case apart', async () => {
+    const lower = sidecar.admin('acme');
+    const upper = sidecar.admin('ACME');
+    const created = (await lower.createWebhook({ url: receiverA.url, eventTypes: ['user.login'], description: 'acme', organizationIds: [] })).webhook!;
+    const secretOfAcme = (await lower.rotateWebhookSecret({ id: created.id })).secret;
+    const { webhook: original } = await lower.getWebhook({ id: created.id });
+
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['GetWebhook', () => upper.getWebhook({ id: created.id })],
+      ['UpdateWebhook', () => upper.updateWebhook({ webhook: { ...original!, url: receiverB.url }, updateMask: ['url'], discardPausedDeliveries: false })],
+      ['RotateWebhookSecret', () => upper.rotateWebhookSecret({ id: created.id })],
+      ['DeleteWebhook', () => upper.deleteWebhook({ id: created.id })],
+    ];
+    for (const [name, call] of calls) {
+      expect((await rejectionOf(call())).code, `${name} as ACME`).to.equal(status.NOT_FOUND);
+    }
+    expect((await upper.listWebhooks({ pageSize: 0, pageToken: '' })).webhooks).to.deep.equal([]);
+
+    // The same id in both tenants, and an id of acme's that differs from it only in case: three
+    // events, none a duplicate of another, and only acme's two reach acme's webhook.
+    for (const [tenant, id, deliveries] of [
+      ['acme', 'evt-1', 1],
+      ['ACME', 'evt-1', 0],
+      ['acme', 'EVT-1', 1],
+    ] as const) {
+      const { result } = await sidecar.ingest.publishEvent(event(tenant, id));
+      expect(result, `${tenant}/${id}`).to.include({ eventId: id, duplicate: false, deliveryCount: deliveries });
+    }
+    await receiverA.waitForRequests(2);
+    await allSucceeded(2);
+    const bodies = receiverA.requests.map((r) => JSON.parse(r.body) as { id: string; tenant_id: string });
+    expect(bodies.map((b) => `${b.tenant_id}/${b.id}`).sort()).to.deep.equal(['acme/EVT-1', 'acme/evt-1']);
+    expect((await upper.listDeliveries(EVERY_DELIVERY)).deliveries).to.deep.equal([]);
+    expect((await lower.listDeliveries(EVERY_DELIVERY)).deliveries).to.have.length(2);
+    expect((await lower.getWebhook({ id: created.id })).webhook).to.deep.equal(original);
+    expect(secretOfAcme).to.match(/^whsec_/);
+    expect(receiverB.requests).to.have.length(0);
+  });
 });
