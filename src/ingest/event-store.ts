@@ -4,6 +4,7 @@
  */
 import type { Knex } from 'knex';
 import { isUniqueViolation } from '../db/connect';
+import { retryOnDeadlock } from '../db/deadlock';
 import { transaction, type Tx } from '../db/transaction';
 import { newDeliveryId } from '../ids';
 import type { ClaimedDelivery } from '../outbox/claim';
@@ -48,26 +49,30 @@ export async function storeEvents(
   handoff?: Handoff,
 ): Promise<StoredEvent[]> {
   const claimed: ClaimedDelivery[] = [];
+  // A transaction that failed was rolled back whole: the places it took go back before the next.
+  const write = (readStored: boolean) =>
+    retryOnDeadlock(async () => {
+      try {
+        return await transaction(db, (tx) => writeEvents(db, tx, events, now, handoff, claimed, readStored));
+      } catch (err) {
+        handoff?.release();
+        claimed.length = 0;
+        throw err;
+      }
+    });
+  let stored: StoredEvent[];
   try {
-    let stored: StoredEvent[];
-    try {
-      // Most events are new: insert them straight away, without first reading which exist
-      // (that read is one more round trip and up to a hundred key lookups per batch).
-      stored = await transaction(db, (tx) => writeEvents(db, tx, events, now, handoff, claimed, false));
-    } catch (err) {
-      // One of these ids is stored already (or another call committed it meanwhile): run
-      // again, and this time read which exist, so repeats are answered as duplicates.
-      if (!isUniqueViolation(err)) throw err;
-      handoff?.release();
-      claimed.length = 0;
-      stored = await transaction(db, (tx) => writeEvents(db, tx, events, now, handoff, claimed, true));
-    }
-    handoff?.deliver(claimed);
-    return stored;
+    // Most events are new: insert them straight away, without first reading which exist
+    // (that read is one more round trip and up to a hundred key lookups per batch).
+    stored = await write(false);
   } catch (err) {
-    handoff?.release();
-    throw err;
+    // One of these ids is stored already (or another call committed it meanwhile): run
+    // again, and this time read which exist, so repeats are answered as duplicates.
+    if (!isUniqueViolation(err)) throw err;
+    stored = await write(true);
   }
+  handoff?.deliver(claimed);
+  return stored;
 }
 
 async function writeEvents(

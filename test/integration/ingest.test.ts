@@ -121,6 +121,38 @@ forEachDatabase('event ingest', (database) => {
           await blocker.destroy();
         }
       });
+
+      it('runs a batch again when InnoDB picks it as a deadlock victim, instead of failing its calls', async () => {
+        await hook(['user.login']);
+        const blocker = knex({ client: 'mysql2', connection: dbUrl, pool: { min: 0, max: 2 } });
+        const trx = await blocker.transaction();
+        try {
+          const row = (id: string) => eventRow({ tenantId: TENANT, id, type: 'user.login', organizationId: null, occurredAt: 0, payload: '{}' }, 0, Date.now());
+          // Many rows make the blocker the heavier transaction, so InnoDB rolls back the batch.
+          await trx('events').insert(Array.from({ length: 200 }, (_, i) => row(`other-${i}`)));
+          await trx('events').insert(row('evt-b'));
+          // The batch inserts evt-a, then waits on evt-b; the blocker then waits on evt-a: a cycle.
+          const batch = sidecar.ingest.publishEvents({ events: [login('evt-a'), login('evt-b')] });
+          await waitUntil(async () => {
+            const [locks] = (await blocker.raw(
+              "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'insert into `events`%' AND state = 'update'",
+            )) as [Array<{ n: number }>];
+            return Number(locks[0]!.n) > 0;
+          }, 'the batch to wait on evt-b');
+          await trx('events').insert(row('evt-a'));
+          await trx.rollback();
+
+          const { results } = await batch;
+          expect(results.map((r) => [r.eventId, r.duplicate, r.deliveryCount, r.error?.message ?? null])).to.deep.equal([
+            ['evt-a', false, 1, null],
+            ['evt-b', false, 1, null],
+          ]);
+          expect(await rows('deliveries')).to.equal(2);
+        } finally {
+          if (!trx.isCompleted()) await trx.rollback();
+          await blocker.destroy();
+        }
+      });
     }
 
     it('finds duplicates within one PublishEvents batch and against stored events', async () => {
