@@ -83,15 +83,21 @@ class SidecarProcess {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+/**
+ * A port free now, below Linux's ephemeral range (32768 and up): the tests start a sidecar on it
+ * twice, and in between a port handed out for port 0 (the sidecar's own metrics listener, any
+ * client's socket) could otherwise take it (EADDRINUSE on the restart, seen once in CI).
+ */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 function tokenIn(stderr: string, name: string): string {
