@@ -133,13 +133,14 @@ export function cpuRow(scenario: string, metric: string, cpu: CpuUse, units: num
 export function cpuBoundRows(scenario: string, metric: string, rate: number, unit: string, cpu: CpuUse, units: number, per: string): Row[] {
   if (cpu.serverMs === undefined) return [];
   const cores = os.availableParallelism();
-  const usPerUnit = ((cpu.childMs + cpu.serverMs + cpu.benchMs) * 1000) / Math.max(1, units);
+  const totalMs = cpu.childMs + cpu.serverMs + cpu.benchMs;
+  const usPerUnit = (totalMs * 1000) / Math.max(1, units);
   const row: Row = {
     scenario,
     metric,
     value: rate,
     unit,
-    note: `all three processes ${Math.round(usPerUnit).toLocaleString('en-US')} µs per ${per}, ${((100 * (cpu.childMs + cpu.serverMs + cpu.benchMs)) / cpu.wallMs).toFixed(0)}% of a core between them`,
+    note: `all three processes ${Math.round(usPerUnit).toLocaleString('en-US')} µs per ${per}, ${((100 * totalMs) / cpu.wallMs).toFixed(0)}% of a core between them`,
     baseline: { name: `CPU bound: ${cores} cores / ${Math.round(usPerUnit).toLocaleString('en-US')} µs`, value: (cores * 1e6) / usPerUnit },
   };
   return [row];

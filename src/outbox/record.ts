@@ -59,10 +59,8 @@ async function writeAttempts(
     const kept = attempts.map((a) => keptIds.has(a.claimed.id));
     // A lost lease keeps the history of what its worker did; a delivery deleted with its
     // webhook meanwhile gets no orphan attempt.
-    const lost = attempts.filter((_, i) => !kept[i]).map((a) => a.claimed.id);
-    const stillThere = new Set(
-      lost.length === 0 ? [] : await ids(tx, `SELECT id FROM deliveries WHERE ${inList(['id'], lost.map((id) => [id])).sql}`, lost),
-    );
+    const lost = inList(['id'], attempts.filter((_, i) => !kept[i]).map((a) => [a.claimed.id]));
+    const stillThere = new Set(lost.bindings.length === 0 ? [] : await ids(tx, `SELECT id FROM deliveries WHERE ${lost.sql}`, lost.bindings));
     const rows = attempts.filter((a, i) => kept[i] || stillThere.has(a.claimed.id)).map(attemptRow);
     for (let i = 0; i < rows.length; i += 500) {
       await tx.insert('delivery_attempts', ATTEMPT_COLUMNS, rows.slice(i, i + 500), { prepared: false });

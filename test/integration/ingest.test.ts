@@ -4,7 +4,7 @@
  */
 import type { StatusObject } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import knex from 'knex';
+import knex, { type Knex } from 'knex';
 import type { Event, EventResult } from '../../src/grpc/generated/webhooks/v1/event';
 import type { StreamEventsResponse } from '../../src/grpc/generated/webhooks/v1/ingest';
 import { DeliveryStatus } from '../../src/grpc/generated/webhooks/v1/management';
@@ -89,6 +89,15 @@ forEachDatabase('event ingest', (database) => {
 
     // SQLite writes one transaction at a time, so only MySQL has two batches of one id in flight.
     if (database.name === 'mysql') {
+      /** Until an INSERT into events is under way (waiting on a row lock) in the blocker's database. */
+      const untilInsertWaits = (blocker: Knex, what: string): Promise<void> =>
+        waitUntil(async () => {
+          const [rows] = (await blocker.raw(
+            "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'insert into `events`%' AND state = 'update'",
+          )) as [Array<{ n: number }>];
+          return Number(rows[0]!.n) > 0;
+        }, what);
+
       it('stores the first submission of an id as the original while a later one waits', async () => {
         await hook(['user.login']);
         const blocker = knex({ client: 'mysql2', connection: dbUrl, pool: { min: 0, max: 2 } });
@@ -98,12 +107,7 @@ forEachDatabase('event ingest', (database) => {
           const x = { tenantId: TENANT, id: 'evt-x', type: 'user.login', organizationId: null, occurredAt: 0, payload: '{}' };
           await trx('events').insert(eventRow(x, 0, Date.now()));
           const first = sidecar.ingest.publishEvents({ events: [login('evt-x'), login('evt-1')] });
-          await waitUntil(async () => {
-            const [rows] = (await blocker.raw(
-              "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'insert into `events`%'",
-            )) as [Array<{ n: number }>];
-            return Number(rows[0]!.n) > 0;
-          }, 'the first batch to insert, and wait on the lock');
+          await untilInsertWaits(blocker, 'the first batch to insert, and wait on the lock');
           const repeat = publish(login('evt-1'));
           // An event sent after the repeat commits first: the repeat would have gone with it.
           expect(await publish(login('evt-2'))).to.include({ duplicate: false, deliveryCount: 1 });
@@ -133,12 +137,7 @@ forEachDatabase('event ingest', (database) => {
           await trx('events').insert(row('evt-b'));
           // The batch inserts evt-a, then waits on evt-b; the blocker then waits on evt-a: a cycle.
           const batch = sidecar.ingest.publishEvents({ events: [login('evt-a'), login('evt-b')] });
-          await waitUntil(async () => {
-            const [locks] = (await blocker.raw(
-              "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'insert into `events`%' AND state = 'update'",
-            )) as [Array<{ n: number }>];
-            return Number(locks[0]!.n) > 0;
-          }, 'the batch to wait on evt-b');
+          await untilInsertWaits(blocker, 'the batch to wait on evt-b');
           await trx('events').insert(row('evt-a'));
           await trx.rollback();
 
