@@ -12,6 +12,8 @@ export const newWebhookId = (): string => `wh_${next()}`;
 export const newDeliveryId = (): string => `msg_${next()}`;
 export const newEventId = (): string => `evt_${next()}`;
 export const newClaimId = (): string => `clm_${next()}`;
+/** An event body's key: a bare ULID, so bodies are stored in the order they arrive. */
+export const newPayloadId = (): string => next();
 
 /** Below every delivery id made at or after `ms` (ms since the epoch), above every one made before. */
 export const deliveryIdAt = (ms: number): string => `msg_${encodeTime(Math.max(0, Math.floor(ms)), 10)}`;

@@ -13,6 +13,7 @@ import { BenchReceiver, waitFor } from '../lib/receiver';
 import type { BenchOptions, Row } from '../lib/report';
 import { summarize } from '../lib/stats';
 import { newDeliveryId } from '../../src/ids';
+import { eventRow } from '../../src/ingest/event-store';
 import { renderPayload } from '../../src/ingest/validate-event';
 
 const WEBHOOKS = 3;
@@ -89,7 +90,7 @@ async function writeBacklog(knex: ReturnType<typeof serverKnex>, webhookIds: rea
     const eventRows = batch.map((id) => {
       const e = benchEvent(id);
       const valid = { tenantId: TENANT, id, type: e.type, organizationId: null, occurredAt: now };
-      return { tenant_id: TENANT, id, type: e.type, organization_id: null, occurred_at: now, created_at: now, delivery_count: webhookIds.length, payload: renderPayload(valid, e.data!) };
+      return eventRow({ ...valid, payload: renderPayload(valid, e.data!) }, webhookIds.length, now);
     });
     const deliveryRows = batch.flatMap((id) =>
       webhookIds.map((webhookId) => ({
@@ -108,7 +109,8 @@ async function writeBacklog(knex: ReturnType<typeof serverKnex>, webhookIds: rea
     ).slice(0, deliveries - written);
     written += deliveryRows.length;
     await knex.transaction(async (trx) => {
-      await trx('events').insert(eventRows);
+      await trx('events').insert(eventRows.map((r) => r.event));
+      await trx('event_payloads').insert(eventRows.map((r) => r.payload));
       for (let i = 0; i < deliveryRows.length; i += 1000) await trx('deliveries').insert(deliveryRows.slice(i, i + 1000));
     });
   }

@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import { isUniqueViolation } from '../db/connect';
 import { retryOnDeadlock } from '../db/deadlock';
 import { transaction, type Tx } from '../db/transaction';
-import { newDeliveryId } from '../ids';
+import { newDeliveryId, newPayloadId } from '../ids';
 import type { ClaimedDelivery } from '../outbox/claim';
 import { loadSubscriptions, subscribes, type Subscription } from './subscriptions';
 import type { ValidEvent } from './validate-event';
@@ -88,6 +88,7 @@ async function writeEvents(
   const fresh = events.filter((e) => !known.has(keyOf(e)));
   const subscriptions = await loadSubscriptions(tx, [...new Set(fresh.map((e) => e.tenantId))]);
   const eventRows: Record<string, unknown>[] = [];
+  const payloadRows: Record<string, unknown>[] = [];
   const deliveryRows: Record<string, unknown>[] = [];
   const results = events.map((event): StoredEvent => {
     const key = keyOf(event);
@@ -95,7 +96,9 @@ async function writeEvents(
     if (earlier !== undefined) return { eventId: event.id, duplicate: true, deliveryCount: earlier, dueForClaim: 0 };
     const targets = (subscriptions.get(event.tenantId) ?? []).filter((s) => subscribes(s, event));
     known.set(key, targets.length); // a repeat later in the same batch is a duplicate
-    eventRows.push(eventRow(event, targets.length, now));
+    const rows = eventRow(event, targets.length, now);
+    eventRows.push(rows.event);
+    payloadRows.push(rows.payload);
     let dueForClaim = 0;
     for (const sub of targets) {
       const row = deliveryRow(event, sub.id, now, sub.enabled, sub.tenantId);
@@ -110,7 +113,9 @@ async function writeEvents(
     }
     return { eventId: event.id, duplicate: false, deliveryCount: targets.length, dueForClaim };
   });
+  // The events first: a repeated id fails there, before anything else is written.
   await insertChunks(tx, 'events', EVENT_COLUMNS, eventRows, EVENT_CHUNK);
+  await insertChunks(tx, 'event_payloads', PAYLOAD_COLUMNS, payloadRows, EVENT_CHUNK);
   await insertChunks(tx, 'deliveries', DELIVERY_COLUMNS, deliveryRows, DELIVERY_CHUNK);
   return results;
 }
@@ -157,21 +162,41 @@ export function keyOf(event: Pick<ValidEvent, 'tenantId' | 'id'>): string {
 }
 
 /** The columns eventRow and deliveryRow fill (claim_id only for a delivery handed off). */
-export const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload', 'trace_context'];
+export const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload_id'];
+export const PAYLOAD_COLUMNS = ['id', 'payload', 'trace_context'];
 const DELIVERY_COLUMNS = ['id', 'tenant_id', 'event_tenant_id', 'webhook_id', 'event_id', 'event_type', 'status', 'attempt_count', 'next_attempt_at', 'created_at', 'updated_at', 'claim_id'];
 
-export function eventRow(event: ValidEvent, deliveryCount: number, now: number): Record<string, unknown> {
+/**
+ * An event's two rows: its row in events (the dedupe key and what the history shows) and its
+ * body in event_payloads, keyed by a new ULID so bodies are appended in arrival order (see the
+ * event_payloads migration). Both go in the same transaction.
+ */
+export function eventRow(
+  event: ValidEvent,
+  deliveryCount: number,
+  now: number,
+): { event: Record<string, unknown>; payload: Record<string, unknown> } {
+  const payloadId = newPayloadId();
   return {
-    tenant_id: event.tenantId,
-    id: event.id,
-    type: event.type,
-    organization_id: event.organizationId,
-    occurred_at: event.occurredAt,
-    created_at: now,
-    delivery_count: deliveryCount,
-    payload: event.payload,
-    trace_context: event.traceContext ?? null,
+    event: {
+      tenant_id: event.tenantId,
+      id: event.id,
+      type: event.type,
+      organization_id: event.organizationId,
+      occurred_at: event.occurredAt,
+      created_at: now,
+      delivery_count: deliveryCount,
+      payload_id: payloadId,
+    },
+    payload: { id: payloadId, payload: event.payload, trace_context: event.traceContext ?? null },
   };
+}
+
+/** Writes events' rows (eventRow) outside ingest: test events, and tests. */
+export async function insertEvents(trx: Knex, events: readonly ValidEvent[], deliveryCount: number, now: number): Promise<void> {
+  const rows = events.map((e) => eventRow(e, deliveryCount, now));
+  await trx('events').insert(rows.map((r) => r.event));
+  await trx('event_payloads').insert(rows.map((r) => r.payload));
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { Knex } from 'knex';
 import { InputError, NotFoundError, PreconditionError } from '../errors';
 import { newEventId } from '../ids';
-import { deliveryRow, eventRow } from '../ingest/event-store';
+import { deliveryRow, insertEvents } from '../ingest/event-store';
 import { renderPayload } from '../ingest/validate-event';
 import { countStatusChange } from '../outbox/stats';
 import { currentTraceparent } from '../telemetry/trace-context';
@@ -72,7 +72,7 @@ export class Redelivery {
     // Its attempt joins the SendTestEvent call's trace, as an ingested event's join its ingest.
     const traceContext = currentTraceparent();
     await this.db.transaction(async (trx) => {
-      await trx('events').insert(eventRow({ ...event, payload, traceContext }, 1, now));
+      await insertEvents(trx, [{ ...event, payload, traceContext }], 1, now);
       await trx('deliveries').insert(delivery);
     });
     this.onDeliveriesDue();

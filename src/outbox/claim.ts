@@ -90,6 +90,8 @@ async function loadClaimed(
       // its own scope); rows written before the migration that set it may hold null.
       this.on('e.tenant_id', '=', db.raw('COALESCE(d.event_tenant_id, d.tenant_id)')).andOn('e.id', '=', 'd.event_id');
     })
+    // The body: in event_payloads, or in events itself for a row written before that table.
+    .leftJoin('event_payloads as p', 'p.id', 'e.payload_id')
     .leftJoin('webhooks as w', function joinWebhook() {
       this.on('w.id', '=', 'd.webhook_id').andOn('w.tenant_id', '=', 'd.tenant_id');
     })
@@ -103,8 +105,8 @@ async function loadClaimed(
       'd.event_id',
       'd.event_type',
       'd.attempt_count',
-      'e.payload',
-      'e.trace_context',
+      db.raw('COALESCE(p.payload, e.payload) AS payload'),
+      db.raw('COALESCE(p.trace_context, e.trace_context) AS trace_context'),
       'w.url',
       'w.secret_sealed',
       'w.previous_secret_sealed',

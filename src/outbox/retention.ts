@@ -34,12 +34,16 @@ export async function purgeOnce(db: Knex, cutoff: number, batch = PURGE_BATCH): 
   }>).map((r) => r.id);
   if (attemptIds.length > 0) removed += await db('delivery_attempts').whereIn('id', attemptIds).delete();
   const events = (await db('events as e')
-    .select('e.tenant_id', 'e.id')
+    .select('e.tenant_id', 'e.id', 'e.payload_id')
     .where('e.created_at', '<', cutoff)
     // Every delivery names its event's tenant in event_tenant_id (deliveries_by_event).
     .whereNotExists(db('deliveries as d').select(db.raw('1')).whereRaw('d.event_tenant_id = e.tenant_id AND d.event_id = e.id'))
-    .limit(batch)) as Array<{ tenant_id: string; id: string }>;
+    .limit(batch)) as Array<{ tenant_id: string; id: string; payload_id: string | null }>;
   if (events.length > 0) {
+    // Bodies first: a purge stopped between the two deletes leaves events that nothing needs
+    // (the next purge takes them), never a body without its event.
+    const payloadIds = events.flatMap((e) => (e.payload_id === null ? [] : [e.payload_id]));
+    if (payloadIds.length > 0) removed += await db('event_payloads').whereIn('id', payloadIds).delete();
     removed += await db('events')
       .whereIn(
         ['tenant_id', 'id'],

@@ -15,7 +15,7 @@ import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
 import { Places } from '../../src/delivery/places';
-import { deliveryRow, eventRow } from '../../src/ingest/event-store';
+import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
 import { claimDue } from '../../src/outbox/claim';
 import { forEachDatabase } from '../support/databases';
 import { TestReceiver } from '../support/receiver';
@@ -34,7 +34,7 @@ forEachDatabase('claim: per-webhook places', (database) => {
     const events = Array.from({ length: count }, (_, i) => ({
       tenantId: 'tenant-a', id: `${webhookId}-${i}`, type: 'user.login', organizationId: null, occurredAt: at, payload: '{}',
     }));
-    await db!('events').insert(events.map((e) => eventRow(e, 1, at)));
+    await insertEvents(db!, events, 1, at);
     await db!('deliveries').insert(events.map((e) => deliveryRow(e, webhookId, at)));
   }
 

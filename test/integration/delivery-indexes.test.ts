@@ -8,7 +8,6 @@
  * - A rolling upgrade: replicas of the previous version go on writing deliveries without
  *   event_tenant_id after the migration; retention must not purge their events.
  */
-import path from 'node:path';
 import { expect } from 'chai';
 import { ulid } from 'ulid';
 import { parseDbUrl } from '../../src/config/db-url';
@@ -16,20 +15,10 @@ import { connect, isMysql, type Db } from '../../src/db/connect';
 import { MIGRATOR_CONFIG } from '../../src/db/migrate';
 import { purgeOnce } from '../../src/outbox/retention';
 import { forEachDatabase } from '../support/databases';
+import { migrateUp, rollBackThrough } from '../support/migrations';
 
 const DAY_MS = 86_400_000;
 const LEAN_INDEXES = '20261130000000_lean_delivery_indexes.js';
-
-/** Undoes migrations, newest first, up to and including `name`; the names undone. */
-async function rollBackThrough(db: Db, name: string): Promise<string[]> {
-  const undone: string[] = [];
-  while (!undone.includes(name)) {
-    const [, files] = (await db.migrate.down(MIGRATOR_CONFIG)) as [number, string[]];
-    if (files.length === 0) throw new Error(`${name} was never applied`);
-    undone.push(...files.map((f) => path.basename(f)));
-  }
-  return undone;
-}
 
 forEachDatabase('deliveries indexes', (database) => {
   let db: Db | undefined;
@@ -73,8 +62,7 @@ forEachDatabase('deliveries indexes', (database) => {
     ];
     await db('deliveries').insert(rows);
 
-    const [, applied] = (await db.migrate.latest(MIGRATOR_CONFIG)) as [number, string[]];
-    expect(applied.map((f) => path.basename(f))[0]).to.equal(LEAN_INDEXES);
+    expect((await migrateUp(db))[0]).to.equal(LEAN_INDEXES);
     const tenants = (await db('deliveries').distinct('event_tenant_id')) as Array<{ event_tenant_id: string | null }>;
     expect(tenants).to.deep.equal([{ event_tenant_id: 'tenant-a' }]);
     const indexes = await deliveryIndexes(db);

@@ -70,7 +70,12 @@ forEachDatabase('event ingest', (database) => {
       await hook(['*']);
       expect(await publish(login('evt-1'))).to.include({ duplicate: true, deliveryCount: 1 });
       expect(await rows('events')).to.equal(1);
-      const stored = (await sidecar.app.db('events').where({ tenant_id: TENANT, id: 'evt-1' }).first()) as { payload: string };
+      // Its body is stored apart, in arrival order (the event_payloads migration).
+      const stored = (await sidecar.app
+        .db('events as e')
+        .join('event_payloads as p', 'p.id', 'e.payload_id')
+        .where({ 'e.tenant_id': TENANT, 'e.id': 'evt-1' })
+        .first('p.payload')) as { payload: string };
       expect(JSON.parse(stored.payload).data).to.deep.equal({ user_id: 'u-1' });
       await allSucceeded(1);
       expect(receiver.requests).to.have.length(1);
@@ -105,7 +110,7 @@ forEachDatabase('event ingest', (database) => {
         const trx = await blocker.transaction();
         try {
           const x = { tenantId: TENANT, id: 'evt-x', type: 'user.login', organizationId: null, occurredAt: 0, payload: '{}' };
-          await trx('events').insert(eventRow(x, 0, Date.now()));
+          await trx('events').insert(eventRow(x, 0, Date.now()).event);
           const first = sidecar.ingest.publishEvents({ events: [login('evt-x'), login('evt-1')] });
           await untilInsertWaits(blocker, 'the first batch to insert, and wait on the lock');
           const repeat = publish(login('evt-1'));
@@ -131,7 +136,7 @@ forEachDatabase('event ingest', (database) => {
         const blocker = knex({ client: 'mysql2', connection: dbUrl, pool: { min: 0, max: 2 } });
         const trx = await blocker.transaction();
         try {
-          const row = (id: string) => eventRow({ tenantId: TENANT, id, type: 'user.login', organizationId: null, occurredAt: 0, payload: '{}' }, 0, Date.now());
+          const row = (id: string) => eventRow({ tenantId: TENANT, id, type: 'user.login', organizationId: null, occurredAt: 0, payload: '{}' }, 0, Date.now()).event;
           // Many rows make the blocker the heavier transaction, so InnoDB rolls back the batch.
           await trx('events').insert(Array.from({ length: 200 }, (_, i) => row(`other-${i}`)));
           await trx('events').insert(row('evt-b'));

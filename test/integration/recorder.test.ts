@@ -9,7 +9,7 @@ import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
 import type { AttemptResult } from '../../src/delivery/attempt';
-import { deliveryRow, eventRow } from '../../src/ingest/event-store';
+import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
 import { claimDue } from '../../src/outbox/claim';
 import { recordAttempts } from '../../src/outbox/record';
 import { forEachDatabase } from '../support/databases';
@@ -29,7 +29,7 @@ forEachDatabase('recorder: attempts whose lease was lost', (database) => {
     await migrateLatest(db);
     const now = Date.now();
     const events = ['e-1', 'e-2', 'e-3'].map((id) => ({ tenantId: 'tenant-a', id, type: 'user.login', organizationId: null, occurredAt: now, payload: '{}' }));
-    await db('events').insert(events.map((e) => eventRow(e, 1, now)));
+    await insertEvents(db, events, 1, now);
     await db('deliveries').insert(events.map((e) => deliveryRow(e, 'wh_1', now)));
     await db('webhook_stats').insert({ webhook_id: 'wh_1', tenant_id: 'tenant-a' });
 

@@ -1,0 +1,94 @@
+/**
+ * Event bodies in event_payloads, on each database (the event_payloads migration):
+ * - an upgrade over rows the previous version wrote: their bodies stay in events and are still
+ *   sent, as are the new rows' bodies, each with its trace context;
+ * - retention takes a body with its event, and keeps both while a delivery needs them;
+ * - the migration's down puts the bodies back into events.
+ */
+import { expect } from 'chai';
+import { ulid } from 'ulid';
+import { parseDbUrl } from '../../src/config/db-url';
+import { connect, type Db } from '../../src/db/connect';
+import { MIGRATOR_CONFIG } from '../../src/db/migrate';
+import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
+import type { ValidEvent } from '../../src/ingest/validate-event';
+import { claimDue } from '../../src/outbox/claim';
+import { purgeOnce } from '../../src/outbox/retention';
+import { forEachDatabase } from '../support/databases';
+import { migrateUp, rollBackThrough } from '../support/migrations';
+
+const EVENT_PAYLOADS = '20261204000000_event_payloads.js';
+const DAY_MS = 86_400_000;
+const TRACE_OLD = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+const TRACE_NEW = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+const event = (id: string, at: number, traceContext: string | null = null): ValidEvent => ({
+  tenantId: 'tenant-a', id, type: 'user.login', organizationId: null, occurredAt: at,
+  payload: JSON.stringify({ id, data: { user_id: `u-${id}` } }), traceContext,
+});
+
+forEachDatabase('event payloads', (database) => {
+  let db: Db | undefined;
+
+  afterEach(async () => {
+    await db?.destroy();
+    db = undefined;
+  });
+
+  it('sends bodies stored in events before the upgrade and in event_payloads after it, and puts them back on the way down', async () => {
+    db = connect(parseDbUrl(await database.create()));
+    await db.migrate.latest(MIGRATOR_CONFIG);
+    expect(await rollBackThrough(db, EVENT_PAYLOADS)).to.deep.equal([EVENT_PAYLOADS]);
+    const now = Date.now();
+    // As the previous version wrote an event: its body in events.
+    const old = event('e-old', now, TRACE_OLD);
+    await db('events').insert({
+      tenant_id: old.tenantId, id: old.id, type: old.type, organization_id: null, occurred_at: now, created_at: now,
+      delivery_count: 1, payload: old.payload, trace_context: TRACE_OLD,
+    });
+    await db('deliveries').insert(deliveryRow(old, 'wh_1', now));
+
+    expect(await migrateUp(db)).to.deep.equal([EVENT_PAYLOADS]);
+    const fresh = event('e-new', now, TRACE_NEW);
+    await insertEvents(db, [fresh], 1, now);
+    await db('deliveries').insert(deliveryRow(fresh, 'wh_1', now));
+    // The new event's row holds no body; the body is in event_payloads, under the row's payload_id.
+    const row = (await db('events').where({ id: 'e-new' }).first('payload', 'payload_id')) as { payload: string | null; payload_id: string };
+    expect(row.payload).to.equal(null);
+    expect(await db('event_payloads').where({ id: row.payload_id }).pluck('payload')).to.deep.equal([fresh.payload]);
+
+    const claimed = await claimDue(db, { limit: 10, leaseMs: 60_000, now });
+    const sent = Object.fromEntries(claimed.map((c) => [c.eventId, [c.payload, c.traceContext]]));
+    expect(sent).to.deep.equal({ 'e-old': [old.payload, TRACE_OLD], 'e-new': [fresh.payload, TRACE_NEW] });
+
+    expect(await rollBackThrough(db, EVENT_PAYLOADS)).to.deep.equal([EVENT_PAYLOADS]);
+    const back = (await db('events').select('id', 'payload', 'trace_context').orderBy('id')) as Array<Record<string, unknown>>;
+    expect(back.map((r) => ({ ...r }))).to.deep.equal([
+      { id: 'e-new', payload: fresh.payload, trace_context: TRACE_NEW },
+      { id: 'e-old', payload: old.payload, trace_context: TRACE_OLD },
+    ]);
+  });
+
+  it('purges a body with its event, and keeps both while a delivery is pending', async () => {
+    db = connect(parseDbUrl(await database.create()));
+    await db.migrate.latest(MIGRATOR_CONFIG);
+    const now = Date.now();
+    const old = now - 40 * DAY_MS;
+    const done = event('e-done', old);
+    const pending = event('e-pending', old);
+    await insertEvents(db, [done, pending], 1, old);
+    await db('deliveries').insert([
+      // Its id made when it was, 40 days ago: retention walks delivery ids in time order.
+      { ...deliveryRow(done, 'wh_1', old), id: `msg_${ulid(old)}`, status: 'succeeded', next_attempt_at: null, completed_at: old + 1_000 },
+      deliveryRow(pending, 'wh_1', old),
+    ]);
+    const bodyOf = async (id: string) =>
+      (await db!('events as e').join('event_payloads as p', 'p.id', 'e.payload_id').where('e.id', id).pluck('p.payload')) as string[];
+
+    for (let n = await purgeOnce(db, now - 30 * DAY_MS); n > 0; n = await purgeOnce(db, now - 30 * DAY_MS));
+    expect(await db('events').pluck('id')).to.deep.equal(['e-pending']);
+    expect(await bodyOf('e-pending')).to.deep.equal([pending.payload]);
+    // Nothing left over: one event, one body.
+    expect(Number((await db('event_payloads').count({ n: '*' }))[0]!.n)).to.equal(1);
+  });
+});
