@@ -29,13 +29,17 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       backlog: { type: 'string' },
       'mysql-url': { type: 'string' },
+      'event-bodies': { type: 'string', default: 'events' },
     },
   });
   const quick = values.quick ?? false;
+  const eventBodies = values['event-bodies'];
+  if (eventBodies !== 'events' && eventBodies !== 'separate') throw new Error('--event-bodies must be events or separate');
   const options: BenchOptions = {
     quick,
     mysqlUrl: values['mysql-url'] ?? process.env.WEBHOOKS_TEST_MYSQL_URL ?? DEFAULT_MYSQL_URL,
     backlog: Number(values.backlog ?? (quick ? 3_000 : 1_000_000)),
+    eventBodies,
     log: (line) => process.stderr.write(`[bench] ${line}\n`),
   };
   const names = values.only ? values.only.split(',') : Object.keys(SCENARIOS);
@@ -47,7 +51,7 @@ async function main(): Promise<void> {
     rows.push(...(await scenario(options)));
   }
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version };
-  fs.writeFileSync(values.out!, JSON.stringify({ date: new Date().toISOString(), quick, machine, rows }, null, 2) + '\n');
+  fs.writeFileSync(values.out!, JSON.stringify({ date: new Date().toISOString(), quick, eventBodies, machine, rows }, null, 2) + '\n');
   process.stdout.write(table(rows) + '\n');
 }
 

@@ -100,6 +100,7 @@ export async function startApp(
       config.db.kind === 'mysql' ? GROUP_COMMITS_IN_FLIGHT : 1,
       Date.now,
       (now) => worker.openHandoff(now),
+      config.eventBodies === 'separate',
     ),
     rules: { catalog, maxEventBytes: config.maxEventBytes },
     onCommitted: wakeWorker,
@@ -112,7 +113,7 @@ export async function startApp(
     { secretOverlapMs: config.secretOverlapMs, onDeliveriesDue: wakeWorker },
   );
   const history = new DeliveryHistory(db);
-  const redelivery = new Redelivery(db, webhooks, history, wakeWorker, config.maxEventBytes);
+  const redelivery = new Redelivery(db, webhooks, history, wakeWorker, config.maxEventBytes, config.eventBodies === 'separate');
   let grpcServer: GrpcServer;
   try {
     grpcServer = await startGrpcServer(

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import type { Env } from '../../src/config/config';
+import type { BenchOptions } from './report';
 import { EventIngestClient } from '../../src/grpc/generated/webhooks/v1/ingest';
 import { WebhookManagementClient } from '../../src/grpc/generated/webhooks/v1/management';
 
@@ -19,9 +20,10 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export function benchEnv(dbUrl: string, overrides: Env = {}): Env {
+export function benchEnv(dbUrl: string, o: Pick<BenchOptions, 'eventBodies'>, overrides: Env = {}): Env {
   return {
     WEBHOOKS_DB_URL: dbUrl,
+    WEBHOOKS_EVENT_BODIES: o.eventBodies,
     WEBHOOKS_GRPC_ADDR: '127.0.0.1:0',
     WEBHOOKS_INGEST_TOKEN: `ingest-${randomBytes(12).toString('hex')}`,
     WEBHOOKS_ADMIN_TOKEN: `admin-${randomBytes(12).toString('hex')}`,

@@ -1,3 +1,5 @@
+import type { EventBodies } from '../../src/config/config';
+
 /** One line of the results table: a figure and, where there is one, its same-run baseline. */
 export interface Row {
   readonly scenario: string;
@@ -13,6 +15,8 @@ export interface BenchOptions {
   readonly mysqlUrl: string;
   /** Pending deliveries in the backlog scenario. */
   readonly backlog: number;
+  /** WEBHOOKS_EVENT_BODIES for the sidecars, and where the backlog's bodies are written. */
+  readonly eventBodies: EventBodies;
   readonly log: (line: string) => void;
 }
 

@@ -23,7 +23,7 @@ export async function backlogScenario(o: BenchOptions): Promise<Row[]> {
   const receivers = await Promise.all(Array.from({ length: WEBHOOKS }, () => BenchReceiver.start()));
   const db = await createDatabase(o.mysqlUrl);
   const knex = serverKnex(o.mysqlUrl, db.name);
-  const env = benchEnv(db.url, { WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '16' });
+  const env = benchEnv(db.url, o, { WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '16' });
   try {
     // A first start migrates the database and registers the webhooks; then the backlog is written
     // behind its back, as an outage would have left it.
@@ -34,7 +34,7 @@ export async function backlogScenario(o: BenchOptions): Promise<Row[]> {
     c.admin.close();
     await first.stop();
     const t0 = performance.now();
-    await writeBacklog(knex, ids, o.backlog);
+    await writeBacklog(knex, ids, o.backlog, o.eventBodies === 'separate');
     o.log(`backlog of ${o.backlog} written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const claim = await claimQueryMs(knex);
 
@@ -81,7 +81,12 @@ export async function backlogScenario(o: BenchOptions): Promise<Row[]> {
 }
 
 /** Events with WEBHOOKS deliveries each, written with multi-row inserts, as ingest writes them. */
-async function writeBacklog(knex: ReturnType<typeof serverKnex>, webhookIds: readonly string[], deliveries: number): Promise<void> {
+async function writeBacklog(
+  knex: ReturnType<typeof serverKnex>,
+  webhookIds: readonly string[],
+  deliveries: number,
+  separateBodies: boolean,
+): Promise<void> {
   const now = Date.now();
   const events = Math.ceil(deliveries / webhookIds.length);
   let written = 0;
@@ -90,7 +95,7 @@ async function writeBacklog(knex: ReturnType<typeof serverKnex>, webhookIds: rea
     const eventRows = batch.map((id) => {
       const e = benchEvent(id);
       const valid = { tenantId: TENANT, id, type: e.type, organizationId: null, occurredAt: now };
-      return eventRow({ ...valid, payload: renderPayload(valid, e.data!) }, webhookIds.length, now);
+      return eventRow({ ...valid, payload: renderPayload(valid, e.data!) }, webhookIds.length, now, separateBodies);
     });
     const deliveryRows = batch.flatMap((id) =>
       webhookIds.map((webhookId) => ({
@@ -110,7 +115,8 @@ async function writeBacklog(knex: ReturnType<typeof serverKnex>, webhookIds: rea
     written += deliveryRows.length;
     await knex.transaction(async (trx) => {
       await trx('events').insert(eventRows.map((r) => r.event));
-      await trx('event_payloads').insert(eventRows.map((r) => r.payload));
+      const payloads = eventRows.flatMap((r) => (r.payload ? [r.payload] : []));
+      if (payloads.length > 0) await trx('event_payloads').insert(payloads);
       for (let i = 0; i < deliveryRows.length; i += 1000) await trx('deliveries').insert(deliveryRows.slice(i, i + 1000));
     });
   }

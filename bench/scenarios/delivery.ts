@@ -27,7 +27,7 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
     const plain = await plainPostRate(urls, seconds * 1000);
     o.log(`plain undici POST loop: ${plain.toFixed(0)} posts/s`);
     const sidecar = await startSidecar(
-      benchEnv(db.url, {
+      benchEnv(db.url, o, {
         WEBHOOKS_DELIVERY_CONCURRENCY: String(CONCURRENCY),
         // Three webhooks share the 32 slots, as the plain loop's 32 callers share three receivers.
         WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '16',

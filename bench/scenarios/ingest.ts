@@ -43,7 +43,7 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
   const server = serverKnex(o.mysqlUrl);
   try {
     const dbServer = await databaseServer(server);
-    const sidecar = await startSidecar(benchEnv(db.url));
+    const sidecar = await startSidecar(benchEnv(db.url, o));
     const c = clients(sidecar);
     await createWebhooks(c.admin, c.adminMd(TENANT), ['http://127.0.0.1:9/unused'], FANOUT, false);
     const fsyncsBefore = await logFsyncs(server);

@@ -29,7 +29,7 @@ async function run(o: BenchOptions, slowCount: number): Promise<{ rate: number; 
   const healthy = await BenchReceiver.start();
   const hanging = await BenchReceiver.start('hang');
   const db = await createDatabase(o.mysqlUrl);
-  const sidecar = await startSidecar(benchEnv(db.url, { WEBHOOKS_REQUEST_TIMEOUT_MS: '1000', WEBHOOKS_SHUTDOWN_GRACE_MS: '500' }));
+  const sidecar = await startSidecar(benchEnv(db.url, o, { WEBHOOKS_REQUEST_TIMEOUT_MS: '1000', WEBHOOKS_SHUTDOWN_GRACE_MS: '500' }));
   const c = clients(sidecar);
   try {
     const md = c.adminMd(TENANT);

@@ -47,13 +47,14 @@ export async function storeEvents(
   events: readonly ValidEvent[],
   now: number,
   handoff?: Handoff,
+  separateBodies = false,
 ): Promise<StoredEvent[]> {
   const claimed: ClaimedDelivery[] = [];
   // A transaction that failed was rolled back whole: the places it took go back before the next.
   const write = (readStored: boolean) =>
     retryOnDeadlock(async () => {
       try {
-        return await transaction(db, (tx) => writeEvents(db, tx, events, now, handoff, claimed, readStored));
+        return await transaction(db, (tx) => writeEvents(db, tx, events, now, handoff, claimed, readStored, separateBodies));
       } catch (err) {
         handoff?.release();
         claimed.length = 0;
@@ -83,6 +84,7 @@ async function writeEvents(
   handoff: Handoff | undefined,
   claimed: ClaimedDelivery[],
   readStored: boolean,
+  separateBodies: boolean,
 ): Promise<StoredEvent[]> {
   const known = readStored ? await findStored(db, tx, events) : new Map<string, number>();
   const fresh = events.filter((e) => !known.has(keyOf(e)));
@@ -96,9 +98,9 @@ async function writeEvents(
     if (earlier !== undefined) return { eventId: event.id, duplicate: true, deliveryCount: earlier, dueForClaim: 0 };
     const targets = (subscriptions.get(event.tenantId) ?? []).filter((s) => subscribes(s, event));
     known.set(key, targets.length); // a repeat later in the same batch is a duplicate
-    const rows = eventRow(event, targets.length, now);
+    const rows = eventRow(event, targets.length, now, separateBodies);
     eventRows.push(rows.event);
-    payloadRows.push(rows.payload);
+    if (rows.payload) payloadRows.push(rows.payload);
     let dueForClaim = 0;
     for (const sub of targets) {
       const row = deliveryRow(event, sub.id, now, sub.enabled, sub.tenantId);
@@ -114,7 +116,7 @@ async function writeEvents(
     return { eventId: event.id, duplicate: false, deliveryCount: targets.length, dueForClaim };
   });
   // The events first: a repeated id fails there, before anything else is written.
-  await insertChunks(tx, 'events', EVENT_COLUMNS, eventRows, EVENT_CHUNK);
+  await insertChunks(tx, 'events', separateBodies ? EVENT_COLUMNS : WIDE_EVENT_COLUMNS, eventRows, EVENT_CHUNK);
   await insertChunks(tx, 'event_payloads', PAYLOAD_COLUMNS, payloadRows, EVENT_CHUNK);
   await insertChunks(tx, 'deliveries', DELIVERY_COLUMNS, deliveryRows, DELIVERY_CHUNK);
   return results;
@@ -162,41 +164,53 @@ export function keyOf(event: Pick<ValidEvent, 'tenantId' | 'id'>): string {
 }
 
 /** The columns eventRow and deliveryRow fill (claim_id only for a delivery handed off). */
-export const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload_id'];
-export const PAYLOAD_COLUMNS = ['id', 'payload', 'trace_context'];
+const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload_id'];
+const WIDE_EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload', 'trace_context'];
+const PAYLOAD_COLUMNS = ['id', 'payload', 'trace_context'];
 const DELIVERY_COLUMNS = ['id', 'tenant_id', 'event_tenant_id', 'webhook_id', 'event_id', 'event_type', 'status', 'attempt_count', 'next_attempt_at', 'created_at', 'updated_at', 'claim_id'];
 
 /**
- * An event's two rows: its row in events (the dedupe key and what the history shows) and its
- * body in event_payloads, keyed by a new ULID so bodies are appended in arrival order (see the
+ * An event's row in events (the dedupe key and what the history shows), with its body in it;
+ * or, with `separate`, the row naming its body by payload_id and the body's own row for
+ * event_payloads, keyed by a new ULID so bodies are appended in arrival order (see the
  * event_payloads migration). Both go in the same transaction.
  */
 export function eventRow(
   event: ValidEvent,
   deliveryCount: number,
   now: number,
-): { event: Record<string, unknown>; payload: Record<string, unknown> } {
+  separate = false,
+): { event: Record<string, unknown>; payload?: Record<string, unknown> } {
+  const row = {
+    tenant_id: event.tenantId,
+    id: event.id,
+    type: event.type,
+    organization_id: event.organizationId,
+    occurred_at: event.occurredAt,
+    created_at: now,
+    delivery_count: deliveryCount,
+  };
+  const traceContext = event.traceContext ?? null;
+  if (!separate) return { event: { ...row, payload: event.payload, trace_context: traceContext } };
   const payloadId = newPayloadId();
   return {
-    event: {
-      tenant_id: event.tenantId,
-      id: event.id,
-      type: event.type,
-      organization_id: event.organizationId,
-      occurred_at: event.occurredAt,
-      created_at: now,
-      delivery_count: deliveryCount,
-      payload_id: payloadId,
-    },
-    payload: { id: payloadId, payload: event.payload, trace_context: event.traceContext ?? null },
+    event: { ...row, payload_id: payloadId },
+    payload: { id: payloadId, payload: event.payload, trace_context: traceContext },
   };
 }
 
 /** Writes events' rows (eventRow) outside ingest: test events, and tests. */
-export async function insertEvents(trx: Knex, events: readonly ValidEvent[], deliveryCount: number, now: number): Promise<void> {
-  const rows = events.map((e) => eventRow(e, deliveryCount, now));
+export async function insertEvents(
+  trx: Knex,
+  events: readonly ValidEvent[],
+  deliveryCount: number,
+  now: number,
+  separate = false,
+): Promise<void> {
+  const rows = events.map((e) => eventRow(e, deliveryCount, now, separate));
   await trx('events').insert(rows.map((r) => r.event));
-  await trx('event_payloads').insert(rows.map((r) => r.payload));
+  const payloads = rows.flatMap((r) => (r.payload ? [r.payload] : []));
+  if (payloads.length > 0) await trx('event_payloads').insert(payloads);
 }
 
 /**

@@ -28,11 +28,13 @@ export class GroupCommitter {
     clock: () => number = Date.now,
     /** Places in the local delivery worker for this batch's deliveries, if it has any. */
     handoff: (now: number) => Handoff | undefined = () => undefined,
+    /** Bodies in event_payloads rather than in the events rows (Config.eventBodies). */
+    separateBodies = false,
   ) {
     this.batcher = new Batcher(
       async (calls) => {
         const now = clock();
-        const stored = await storeEvents(db, calls.flat(), now, handoff(now));
+        const stored = await storeEvents(db, calls.flat(), now, handoff(now), separateBodies);
         let offset = 0;
         return calls.map((events) => stored.slice(offset, (offset += events.length)));
       },

@@ -22,6 +22,7 @@ export class Redelivery {
     private readonly history: DeliveryHistory,
     private readonly onDeliveriesDue: () => void,
     private readonly maxEventBytes: number,
+    private readonly separateBodies = false,
   ) {}
 
   /** Makes the delivery due now. A delivery already waiting is just moved up. */
@@ -72,7 +73,7 @@ export class Redelivery {
     // Its attempt joins the SendTestEvent call's trace, as an ingested event's join its ingest.
     const traceContext = currentTraceparent();
     await this.db.transaction(async (trx) => {
-      await insertEvents(trx, [{ ...event, payload, traceContext }], 1, now);
+      await insertEvents(trx, [{ ...event, payload, traceContext }], 1, now, this.separateBodies);
       await trx('deliveries').insert(delivery);
     });
     this.onDeliveriesDue();

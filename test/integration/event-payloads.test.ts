@@ -1,11 +1,14 @@
 /**
- * Event bodies in event_payloads, on each database (the event_payloads migration):
+ * Event bodies in event_payloads, on each database (the event_payloads migration and
+ * WEBHOOKS_EVENT_BODIES=separate):
+ * - ingest and SendTestEvent store bodies apart, and receivers get them, signed;
  * - an upgrade over rows the previous version wrote: their bodies stay in events and are still
  *   sent, as are the new rows' bodies, each with its trace context;
  * - retention takes a body with its event, and keeps both while a delivery needs them;
  * - the migration's down puts the bodies back into events.
  */
 import { expect } from 'chai';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { ulid } from 'ulid';
 import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
@@ -16,6 +19,8 @@ import { claimDue } from '../../src/outbox/claim';
 import { purgeOnce } from '../../src/outbox/retention';
 import { forEachDatabase } from '../support/databases';
 import { migrateUp, rollBackThrough } from '../support/migrations';
+import { TestReceiver } from '../support/receiver';
+import { startSidecar } from '../support/sidecar';
 
 const EVENT_PAYLOADS = '20261204000000_event_payloads.js';
 const DAY_MS = 86_400_000;
@@ -35,6 +40,44 @@ forEachDatabase('event payloads', (database) => {
     db = undefined;
   });
 
+  it('stores ingested and test events\' bodies apart with WEBHOOKS_EVENT_BODIES=separate, and sends them signed', async () => {
+    const sidecar = await startSidecar(await database.create(), { WEBHOOKS_EVENT_BODIES: 'separate' });
+    const receiver = await TestReceiver.start();
+    try {
+      const { webhook, secret } = await sidecar.admin('tenant-a').createWebhook({
+        url: receiver.url, eventTypes: ['user.login'], description: '', organizationIds: [],
+      });
+      const occurredAt = new Date('2026-12-03T10:00:00.000Z');
+      await sidecar.ingest.publishEvent({
+        event: { id: 'evt-1', tenantId: 'tenant-a', type: 'user.login', occurredAt, organizationId: '', data: { user_id: 'u-1' } },
+      });
+      await sidecar.admin('tenant-a').sendTestEvent({ webhookId: webhook!.id, data: undefined });
+      const requests = await receiver.waitForRequests(2);
+      const bodies = requests.map((r) => {
+        new StandardWebhook(secret).verify(r.body, {
+          'webhook-id': r.headers['webhook-id'] as string,
+          'webhook-timestamp': r.headers['webhook-timestamp'] as string,
+          'webhook-signature': r.headers['webhook-signature'] as string,
+        });
+        return JSON.parse(r.body) as { type: string; data: Record<string, unknown> };
+      });
+      expect(bodies.map((b) => b.type).sort()).to.deep.equal(['user.login', 'webhook.test']);
+      expect(bodies.find((b) => b.type === 'user.login')!.data).to.deep.equal({ user_id: 'u-1' });
+      // No body in the events rows: each is in event_payloads, under its row's payload_id.
+      const rows = (await sidecar.app.db('events as e')
+        .leftJoin('event_payloads as p', 'p.id', 'e.payload_id')
+        .select('e.payload as inline', 'p.payload as apart')) as Array<{ inline: string | null; apart: string | null }>;
+      expect(rows).to.have.length(2);
+      for (const row of rows) {
+        expect(row.inline).to.equal(null);
+        expect(requests.map((r) => r.body)).to.include(row.apart);
+      }
+    } finally {
+      await sidecar.stop();
+      await receiver.close();
+    }
+  });
+
   it('sends bodies stored in events before the upgrade and in event_payloads after it, and puts them back on the way down', async () => {
     db = connect(parseDbUrl(await database.create()));
     await db.migrate.latest(MIGRATOR_CONFIG);
@@ -50,7 +93,7 @@ forEachDatabase('event payloads', (database) => {
 
     expect(await migrateUp(db)).to.deep.equal([EVENT_PAYLOADS]);
     const fresh = event('e-new', now, TRACE_NEW);
-    await insertEvents(db, [fresh], 1, now);
+    await insertEvents(db, [fresh], 1, now, true);
     await db('deliveries').insert(deliveryRow(fresh, 'wh_1', now));
     // The new event's row holds no body; the body is in event_payloads, under the row's payload_id.
     const row = (await db('events').where({ id: 'e-new' }).first('payload', 'payload_id')) as { payload: string | null; payload_id: string };
@@ -76,7 +119,7 @@ forEachDatabase('event payloads', (database) => {
     const old = now - 40 * DAY_MS;
     const done = event('e-done', old);
     const pending = event('e-pending', old);
-    await insertEvents(db, [done, pending], 1, old);
+    await insertEvents(db, [done, pending], 1, old, true);
     await db('deliveries').insert([
       // Its id made when it was, 40 days ago: retention walks delivery ids in time order.
       { ...deliveryRow(done, 'wh_1', old), id: `msg_${ulid(old)}`, status: 'succeeded', next_attempt_at: null, completed_at: old + 1_000 },

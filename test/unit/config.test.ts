@@ -46,6 +46,7 @@ describe('config/parseConfig', () => {
     expect(config.requestTimeoutMs).to.equal(15_000);
     expect(config.retryBaseMs).to.equal(30_000);
     expect(config.logLevel).to.equal('info');
+    expect(config.eventBodies).to.equal('events');
     expect(config.allowedCidrs.size).to.equal(0);
   });
 
@@ -72,8 +73,9 @@ describe('config/parseConfig', () => {
       WEBHOOKS_REQUEST_TIMEOUT_MS: '2000',
       WEBHOOKS_ALLOWED_CIDRS: '127.0.0.2/32, 10.0.0.0/8',
       WEBHOOKS_LOG_LEVEL: 'debug',
+      WEBHOOKS_EVENT_BODIES: 'separate',
     }, fillSecrets);
-    expect(config).to.include({ grpcAddr: '127.0.0.1:0', maxRetries: 0, retryBaseMs: 250, requestTimeoutMs: 2000, logLevel: 'debug' });
+    expect(config).to.include({ grpcAddr: '127.0.0.1:0', maxRetries: 0, retryBaseMs: 250, requestTimeoutMs: 2000, logLevel: 'debug', eventBodies: 'separate' });
     expect(config.allowedCidrs.contains('127.0.0.2')).to.equal(true);
     expect(config.allowedCidrs.contains('127.0.0.3')).to.equal(false);
     expect(config.allowedCidrs.contains('10.1.2.3')).to.equal(true);
@@ -116,6 +118,7 @@ describe('config/parseConfig', () => {
     ['WEBHOOKS_ALLOWED_CIDRS', 'nonsense'],
     ['WEBHOOKS_ALLOWED_CIDRS', '127.0.0.1/33'],
     ['WEBHOOKS_LOG_LEVEL', 'loud'],
+    ['WEBHOOKS_EVENT_BODIES', 'apart'],
     ['WEBHOOKS_INGEST_TOKEN', 'short-token'],
     ['WEBHOOKS_ADMIN_TOKEN', 'has a space in the middle'],
     ['WEBHOOKS_PLATFORM_TOKEN', 'tiny'],

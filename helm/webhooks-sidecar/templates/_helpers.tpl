@@ -68,6 +68,7 @@ WEBHOOKS_RETENTION_DAYS: {{ $c.retentionDays | int64 | quote }}
 WEBHOOKS_SHUTDOWN_GRACE_MS: {{ $c.shutdownGraceMs | int64 | quote }}
 WEBHOOKS_QUEUE_METRICS_INTERVAL_MS: {{ $c.queueMetricsIntervalMs | int64 | quote }}
 WEBHOOKS_LOG_LEVEL: {{ $c.logLevel | quote }}
+WEBHOOKS_EVENT_BODIES: {{ $c.eventBodies | quote }}
 {{- range $name, $value := .Values.otel.env }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
