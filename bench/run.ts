@@ -13,12 +13,14 @@ import { backlogScenario } from './scenarios/backlog';
 import { deliveryScenario } from './scenarios/delivery';
 import { ingestScenario } from './scenarios/ingest';
 import { isolationScenario } from './scenarios/isolation';
+import { layoutScenario } from './scenarios/layout';
 
 const SCENARIOS: Record<string, (o: BenchOptions) => Promise<Row[]>> = {
   ingest: ingestScenario,
   delivery: deliveryScenario,
   isolation: isolationScenario,
   backlog: backlogScenario,
+  layout: layoutScenario,
 };
 
 async function main(): Promise<void> {

@@ -29,13 +29,13 @@ describe('npm run bench -- --quick', function () {
     const results = JSON.parse(fs.readFileSync(out, 'utf8')) as { quick: boolean; rows: Array<{ scenario: string; metric: string; value: number; baseline?: { value: number } }> };
     expect(results.quick).to.equal(true);
     const scenarios = new Set(results.rows.map((r) => r.scenario));
-    expect([...scenarios]).to.have.members(['ingest', 'delivery', 'isolation', 'backlog']);
+    expect([...scenarios]).to.have.members(['ingest', 'delivery', 'isolation', 'backlog', 'layout']);
     for (const row of results.rows) {
       expect(Number.isFinite(row.value), `${row.scenario}: ${row.metric} = ${row.value}`).to.equal(true);
       if (row.baseline) expect(row.baseline.value, `${row.metric} baseline`).to.be.greaterThan(0);
     }
     const withBaseline = results.rows.filter((r) => r.baseline).map((r) => r.scenario);
-    expect([...new Set(withBaseline)]).to.include.members(['ingest', 'delivery', 'isolation']);
+    expect([...new Set(withBaseline)]).to.include.members(['ingest', 'delivery', 'isolation', 'layout']);
     expect(stdout).to.match(/\| scenario \| metric \| value \| baseline \(same run\) \| ratio \|/);
   });
 });
