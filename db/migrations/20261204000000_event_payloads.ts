@@ -9,10 +9,12 @@
  * 2.0 page reads per event at the end) and 97 s with it here (1.4 reads).
  *
  * event_payloads is keyed by payload_id, a ULID made when the event is written, so its rows are
- * appended. events keeps the small columns the dedupe and the history read, and names its body
- * by payload_id. Rows written before this migration (or by a replica of the previous version
- * during a rolling upgrade) keep their body in events.payload, with payload_id null, and are read
- * from there: nothing is copied, and the old bodies leave with retention.
+ * appended. With WEBHOOKS_EVENT_BODIES=separate, events keeps only the small columns the dedupe
+ * and the history read, and names its body by payload_id. By default, and in every row written
+ * before this migration or by an earlier version, the body stays in events.payload with
+ * payload_id null; the claim reads either. Nothing is copied: old bodies leave with retention.
+ * (The default stays, because earlier versions read events.payload only: see the README's
+ * upgrade notes.)
  *
  * Making events.payload nullable rebuilds the events table once on MySQL.
  */

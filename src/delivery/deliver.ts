@@ -68,6 +68,11 @@ export async function deliverOnce(
 }
 
 async function attempt(deps: DeliverDeps, delivery: ClaimedDelivery, url: string, stopping: AbortSignal): Promise<AttemptResult> {
+  // A claim that found no body (its event_payloads row deleted by hand, say) must not go out as
+  // an empty POST that a receiver skipping verification would take for the event.
+  if (typeof delivery.payload !== 'string') {
+    return failedBeforeSending('internal', 'the event body is missing from the database');
+  }
   let headers: Record<string, string>;
   try {
     headers = signedHeaders(delivery, deps.secrets, Date.now());

@@ -163,7 +163,11 @@ export function keyOf(event: Pick<ValidEvent, 'tenantId' | 'id'>): string {
   return `${event.tenantId}\u0000${event.id}`;
 }
 
-/** The columns eventRow and deliveryRow fill (claim_id only for a delivery handed off). */
+/**
+ * The columns eventRow fills, with the body apart (EVENT_COLUMNS, and PAYLOAD_COLUMNS for the
+ * body's row) or in the row (WIDE_EVENT_COLUMNS); and deliveryRow's (claim_id only for a
+ * delivery handed off).
+ */
 const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload_id'];
 const WIDE_EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'organization_id', 'occurred_at', 'created_at', 'delivery_count', 'payload', 'trace_context'];
 const PAYLOAD_COLUMNS = ['id', 'payload', 'trace_context'];

@@ -13,6 +13,7 @@ import { ulid } from 'ulid';
 import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
 import { MIGRATOR_CONFIG } from '../../src/db/migrate';
+import { ListDeliveriesRequest, UpdateWebhookRequest } from '../../src/grpc/generated/webhooks/v1/management';
 import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
 import type { ValidEvent } from '../../src/ingest/validate-event';
 import { claimDue } from '../../src/outbox/claim';
@@ -21,6 +22,7 @@ import { forEachDatabase } from '../support/databases';
 import { migrateUp, rollBackThrough } from '../support/migrations';
 import { TestReceiver } from '../support/receiver';
 import { startSidecar } from '../support/sidecar';
+import { waitUntil } from '../support/wait';
 
 const EVENT_PAYLOADS = '20261204000000_event_payloads.js';
 const DAY_MS = 86_400_000;
@@ -72,6 +74,37 @@ forEachDatabase('event payloads', (database) => {
         expect(row.inline).to.equal(null);
         expect(requests.map((r) => r.body)).to.include(row.apart);
       }
+    } finally {
+      await sidecar.stop();
+      await receiver.close();
+    }
+  });
+
+  it('records a failed attempt and sends nothing when an event body is missing', async () => {
+    const sidecar = await startSidecar(await database.create(), { WEBHOOKS_EVENT_BODIES: 'separate' });
+    const receiver = await TestReceiver.start();
+    try {
+      const admin = sidecar.admin('tenant-a');
+      const { webhook } = await admin.createWebhook({ url: receiver.url, eventTypes: ['user.login'], description: '', organizationIds: [] });
+      const setEnabled = (enabled: boolean) =>
+        admin.updateWebhook(UpdateWebhookRequest.fromPartial({ webhook: { id: webhook!.id, enabled }, updateMask: ['enabled'] }));
+      // Paused while disabled, so the delivery is read back from the database when it goes out.
+      await setEnabled(false);
+      await sidecar.ingest.publishEvent({
+        event: { id: 'evt-1', tenantId: 'tenant-a', type: 'user.login', occurredAt: new Date(), organizationId: '', data: { user_id: 'u-1' } },
+      });
+      expect(await sidecar.app.db('event_payloads').delete()).to.equal(1);
+      await setEnabled(true);
+
+      const [listed] = (await admin.listDeliveries(ListDeliveriesRequest.fromPartial({ webhookId: webhook!.id, pageSize: 10 }))).deliveries;
+      let message = '';
+      await waitUntil(async () => {
+        const { attempts } = await admin.getDelivery({ id: listed!.id });
+        message = attempts[0]?.errorMessage ?? '';
+        return attempts.length > 0;
+      }, 'the first attempt to be recorded');
+      expect(message).to.equal('the event body is missing from the database');
+      expect(receiver.requests).to.have.length(0);
     } finally {
       await sidecar.stop();
       await receiver.close();
