@@ -4,6 +4,7 @@
  * - ingest and SendTestEvent store bodies apart, and receivers get them, signed;
  * - an upgrade over rows the previous version wrote: their bodies stay in events and are still
  *   sent, as are the new rows' bodies, each with its trace context;
+ * - a delivery whose body is missing fails before sending, rather than going out empty;
  * - retention takes a body with its event, and keeps both while a delivery needs them;
  * - the migration's down puts the bodies back into events.
  */
