@@ -13,7 +13,7 @@ import { BenchReceiver, waitFor } from '../lib/receiver';
 import type { BenchOptions, Row } from '../lib/report';
 import { summarize } from '../lib/stats';
 import { newDeliveryId } from '../../src/ids';
-import { eventRow } from '../../src/ingest/event-store';
+import { insertEvents } from '../../src/ingest/event-store';
 import { renderPayload } from '../../src/ingest/validate-event';
 
 const WEBHOOKS = 3;
@@ -92,10 +92,10 @@ async function writeBacklog(
   let written = 0;
   for (let start = 0; start < events; start += 1000) {
     const batch = Array.from({ length: Math.min(1000, events - start) }, (_, i) => `backlog-${start + i}`);
-    const eventRows = batch.map((id) => {
+    const validEvents = batch.map((id) => {
       const e = benchEvent(id);
       const valid = { tenantId: TENANT, id, type: e.type, organizationId: null, occurredAt: now };
-      return eventRow({ ...valid, payload: renderPayload(valid, e.data!) }, webhookIds.length, now, separateBodies);
+      return { ...valid, payload: renderPayload(valid, e.data!) };
     });
     const deliveryRows = batch.flatMap((id) =>
       webhookIds.map((webhookId) => ({
@@ -114,9 +114,7 @@ async function writeBacklog(
     ).slice(0, deliveries - written);
     written += deliveryRows.length;
     await knex.transaction(async (trx) => {
-      await trx('events').insert(eventRows.map((r) => r.event));
-      const payloads = eventRows.flatMap((r) => (r.payload ? [r.payload] : []));
-      if (payloads.length > 0) await trx('event_payloads').insert(payloads);
+      await insertEvents(trx, validEvents, webhookIds.length, now, separateBodies);
       for (let i = 0; i < deliveryRows.length; i += 1000) await trx('deliveries').insert(deliveryRows.slice(i, i + 1000));
     });
   }

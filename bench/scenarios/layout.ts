@@ -1,7 +1,7 @@
 /**
  * Where event bodies go (WEBHOOKS_EVENT_BODIES), measured on the database alone: events with
  * UUID ids, as an identity core sends them, about 1 KB each, fan-out 3, their rows made as ingest
- * makes them (eventRow, deliveryRow) and written into the migrated schema with multi-row INSERTs,
+ * makes them (eventRow through insertEvents, deliveryRow) and written into the migrated schema with multi-row INSERTs,
  * 100 events a transaction, 4 connections. Each layout writes the same number of events into a
  * fresh database, enough to outgrow a default 128 MB buffer pool several times, and the last
  * tenth is measured apart: by then an insert that lands in the middle of a table reads its page
@@ -12,7 +12,7 @@ import type { Knex } from 'knex';
 import { parseDbUrl } from '../../src/config/db-url';
 import { connect } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
-import { deliveryRow, eventRow } from '../../src/ingest/event-store';
+import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
 import { renderPayload } from '../../src/ingest/validate-event';
 import { benchEvent, TENANT } from '../lib/calls';
 import { measureCpu, type CpuUse, databaseServer } from '../lib/cpu';
@@ -86,11 +86,9 @@ async function writeRange(db: Knex, count: number, separate: boolean, sample: Re
         const valid = { tenantId: TENANT, id: randomUUID(), type: sample.type, organizationId: null, occurredAt: now };
         return { ...valid, payload: renderPayload(valid, sample.data!) };
       });
-      const rows = events.map((e) => eventRow(e, FANOUT, now, separate));
       const deliveries = events.flatMap((e) => Array.from({ length: FANOUT }, (_, k) => deliveryRow(e, `wh_${k}`, now, false)));
       await db.transaction(async (trx) => {
-        await trx('events').insert(rows.map((r) => r.event));
-        if (separate) await trx('event_payloads').insert(rows.map((r) => r.payload!));
+        await insertEvents(trx, events, FANOUT, now, separate);
         await trx('deliveries').insert(deliveries);
       });
     }

@@ -185,7 +185,7 @@ export function eventRow(
   now: number,
   separate = false,
 ): { event: Record<string, unknown>; payload?: Record<string, unknown> } {
-  const row = {
+  const row: Record<string, unknown> = {
     tenant_id: event.tenantId,
     id: event.id,
     type: event.type,
@@ -195,12 +195,13 @@ export function eventRow(
     delivery_count: deliveryCount,
   };
   const traceContext = event.traceContext ?? null;
-  if (!separate) return { event: { ...row, payload: event.payload, trace_context: traceContext } };
-  const payloadId = newPayloadId();
-  return {
-    event: { ...row, payload_id: payloadId },
-    payload: { id: payloadId, payload: event.payload, trace_context: traceContext },
-  };
+  if (!separate) {
+    row.payload = event.payload;
+    row.trace_context = traceContext;
+    return { event: row };
+  }
+  row.payload_id = newPayloadId();
+  return { event: row, payload: { id: row.payload_id, payload: event.payload, trace_context: traceContext } };
 }
 
 /** Writes events' rows (eventRow) outside ingest: test events, and tests. */
