@@ -4,6 +4,7 @@
  * variable, and main() stops the process with that message.
  */
 import { AllowedRanges } from '../security/destination';
+import { parseDbTls } from './db-tls';
 import { parseDbUrl, type DbTarget } from './db-url';
 import { ConfigError, EnvReader, type Env } from './env-reader';
 import { parseTls, type TlsConfig } from './tls';
@@ -83,7 +84,9 @@ export function parseConfig(
   fillSecrets: (db: DbTarget, given: PartialSecrets) => { tokens: Tokens; encryptionKeys: Buffer[] },
 ): Config {
   const read = new EnvReader(env);
-  const db = read.with('WEBHOOKS_DB_URL', DEFAULT_DB_URL, (v) => Object.freeze(parseDbUrl(v)));
+  const target = read.with('WEBHOOKS_DB_URL', DEFAULT_DB_URL, parseDbUrl);
+  const dbTls = parseDbTls(read, target.kind === 'mysql' ? target.host : undefined);
+  const db: DbTarget = Object.freeze(target.kind === 'mysql' && dbTls ? { ...target, tls: dbTls } : target);
   const given: PartialSecrets = {
     tokens: {
       ingest: read.optionalToken('WEBHOOKS_INGEST_TOKEN'),

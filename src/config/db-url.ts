@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { DbTls } from './db-tls';
 
 export type DbTarget =
   | {
@@ -8,6 +9,8 @@ export type DbTarget =
       readonly user: string;
       readonly password: string;
       readonly database: string;
+      /** Set from WEBHOOKS_DB_TLS and its files (./db-tls.ts); absent: plain TCP. */
+      readonly tls?: DbTls;
     }
   | { readonly kind: 'sqlite'; readonly file: string; readonly dataDir: string };
 
@@ -35,11 +38,11 @@ function parseMysqlUrl(value: string): DbTarget {
     throw new Error('must name a database, e.g. mysql://user:pass@host:3306/webhooks');
   }
   if (url.hostname === '') throw new Error('must name a host');
-  // Options the connection does not read would be ignored without a word: ?ssl=true would still
+  // Options the connection does not read would be ignored without a word: ?ssl=true would
   // connect in clear text. Only their names are quoted (a value could be a secret).
   if (url.search !== '' || url.hash !== '') {
     const names = [...url.searchParams.keys()].join(', ') || url.hash;
-    throw new Error(`takes no connection options (${names}): TLS to the database is not supported yet`);
+    throw new Error(`takes no connection options (${names}): TLS to the database is set with WEBHOOKS_DB_TLS`);
   }
   return {
     kind: 'mysql',

@@ -37,7 +37,7 @@ export function parseTls(read: EnvReader): TlsConfig | undefined {
 }
 
 /** The file's bytes, which must hold a PEM block of `kind` ("PRIVATE KEY" matches RSA/EC ones too). */
-function readPem(file: string, kind: string): Buffer | undefined {
+export function readPem(file: string, kind: string): Buffer | undefined {
   if (file === '') return undefined;
   let bytes: Buffer;
   try {

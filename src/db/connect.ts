@@ -31,6 +31,18 @@ export function connect(target: DbTarget, options: DbOptions = {}): Db {
         // Prepared statements kept per connection (src/db/transaction.ts): 10 connections
         // per replica hold at most 640 of the server's 16,382 by default.
         maxPreparedStatements: 64,
+        // TLS (src/config/db-tls.ts): the certificate is always verified; a server that does
+        // not offer TLS fails the handshake instead of being used in clear text.
+        ...(target.tls && {
+          ssl: {
+            ca: target.tls.ca,
+            cert: target.tls.cert,
+            key: target.tls.key,
+            rejectUnauthorized: true,
+            verifyIdentity: target.tls.mode === 'verify-identity',
+            minVersion: 'TLSv1.2',
+          },
+        }),
       },
       pool: { min: 0, max: options.poolMax ?? 10 },
       log: knexLog(options.logger),
