@@ -4,6 +4,7 @@
  * signs the certificates, which node:crypto cannot.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import forge from 'node-forge';
 
 export interface Pem {
@@ -13,7 +14,8 @@ export interface Pem {
 
 export interface Authority extends Pem {
   readonly name: string;
-  issue(commonName: string, use: 'server' | 'client'): Pem;
+  /** A server certificate names `hosts` (IP addresses or DNS names; 127.0.0.1 and localhost by default). */
+  issue(commonName: string, use: 'server' | 'client', hosts?: readonly string[]): Pem;
 }
 
 function keyPair(): { privatePem: string; publicPem: string } {
@@ -56,14 +58,14 @@ export function createAuthority(name: string): Authority {
     name,
     cert: caCert,
     key: privatePem,
-    issue(commonName, use) {
+    issue(commonName, use, hosts = ['127.0.0.1', 'localhost']) {
       const leaf = keyPair();
       const cert = certificate(commonName, leaf.publicPem, self, [
         { name: 'basicConstraints', cA: false },
         { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
         { name: 'extKeyUsage', serverAuth: use === 'server', clientAuth: use === 'client' },
         ...(use === 'server'
-          ? [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] }]
+          ? [{ name: 'subjectAltName', altNames: hosts.map((h) => (isIP(h) ? { type: 7, ip: h } : { type: 2, value: h })) }]
           : []),
       ]);
       return { cert, key: leaf.privatePem };
