@@ -30,6 +30,32 @@ describe('Helm chart: overrides', () => {
     expect(() => render({ tls: { enabled: true } })).to.throw(RenderError, /tls\.secretName is required/);
   });
 
+  it('dbTls: the mode for pods and migration Job, the CA and client certificate mounted from the Secret in both', () => {
+    const rendered = render({ dbTls: { mode: 'verify-identity', secretName: 'wh-db-tls', clientCertificate: true } });
+    const files = {
+      WEBHOOKS_DB_TLS: 'verify-identity',
+      WEBHOOKS_DB_TLS_CA_FILE: '/etc/webhooks/db-tls/ca.crt',
+      WEBHOOKS_DB_TLS_CERT_FILE: '/etc/webhooks/db-tls/tls.crt',
+      WEBHOOKS_DB_TLS_KEY_FILE: '/etc/webhooks/db-tls/tls.key',
+    };
+    expect(podEnv(rendered)).to.include(files);
+    const job = one(rendered, 'Job');
+    const jobEnv = Object.fromEntries(containerOf(job).env!.map((e) => [e.name, e.value]));
+    expect(jobEnv).to.include(files);
+    for (const workload of [one(rendered, 'Deployment'), job]) {
+      expect(containerOf(workload).volumeMounts).to.deep.include({ name: 'db-tls', mountPath: '/etc/webhooks/db-tls', readOnly: true });
+      expect(at(workload, 'spec.template.spec.volumes')).to.deep.include({ name: 'db-tls', secret: { secretName: 'wh-db-tls' } });
+    }
+    // verify-identity may trust the public roots: no Secret, no files.
+    const publicRoots = podEnv(render({ dbTls: { mode: 'verify-identity' } }));
+    expect(publicRoots.WEBHOOKS_DB_TLS).to.equal('verify-identity');
+    expect(publicRoots).to.not.have.property('WEBHOOKS_DB_TLS_CA_FILE');
+    expect(podEnv(render())).to.include({ WEBHOOKS_DB_TLS: 'off' });
+    expect(() => render({ dbTls: { mode: 'verify-ca' } })).to.throw(RenderError, /dbTls\.secretName is required with dbTls\.mode verify-ca/);
+    expect(() => render({ dbTls: { secretName: 'wh-db-tls' } })).to.throw(RenderError, /need dbTls\.mode verify-ca or verify-identity/);
+    expect(() => render({ dbTls: { mode: 'verify-identity', clientCertificate: true } })).to.throw(RenderError, /dbTls\.secretName is required with dbTls\.clientCertificate/);
+  });
+
   it('autoscaling off: the Deployment holds replicaCount and there is no HPA', () => {
     const rendered = render({ autoscaling: { enabled: false }, replicaCount: 3 });
     expect(at(one(rendered, 'Deployment'), 'spec.replicas')).to.equal(3);

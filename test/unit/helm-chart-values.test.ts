@@ -65,6 +65,9 @@ describe('Helm chart: values and values.schema.json', () => {
       ['secrets.encryptionKey', 'bm90LTMyLWJ5dGVz', /\/secrets\/encryptionKey must match pattern/],
       ['networkPolicy.database.cidr', '10.0.0.1', /\/networkPolicy\/database\/cidr/],
       ['otel.env', { SERVICE_NAME: 'x' }, /\/otel\/env property name must be valid/],
+      // A bare `off` in a values file arrives as false.
+      ['dbTls.mode', false, /\/dbTls\/mode must be equal to one of the allowed values/],
+      ['dbTls.mode', 'required', /\/dbTls\/mode must be equal to one of the allowed values/],
     ];
     for (const [key, value, expected] of cases) expect(problems(withValue(key, value)).join('; '), key).to.match(expected);
     expect(problems(withValue('secrets.encryptionKey', `${Buffer.alloc(32, 1).toString('base64')},${Buffer.alloc(32, 2).toString('base64')}`)), 'a key rotation list').to.deep.equal([]);
@@ -88,13 +91,13 @@ describe('Helm chart: values and values.schema.json', () => {
 
   it('reads no .Values path that values.yaml lacks', () => {
     // Local shorthands the templates bind: $c := .Values.config, and so on.
-    const aliases: Record<string, string> = { $c: 'config', $s: 'secrets', $np: 'networkPolicy' };
+    const aliases: Record<string, string> = { $c: 'config', $s: 'secrets', $np: 'networkPolicy', $t: 'dbTls' };
     const missing: string[] = [];
     for (const [file, source] of theChart().templates) {
       for (const bound of source.matchAll(/\{\{-?\s*(\$\w+) := \.Values\.(\w+)\s*-?\}\}/g)) expect(aliases[bound[1]!], `${file}: ${bound[0]}`).to.equal(bound[2]);
       const paths = [
         ...[...source.matchAll(/\.Values((?:\.\w+)+)/g)].map((m) => m[1]!.slice(1)),
-        ...[...source.matchAll(/(\$c|\$s|\$np)((?:\.\w+)+)/g)].map((m) => `${aliases[m[1]!]}${m[2]}`),
+        ...[...source.matchAll(/(\$c|\$s|\$np|\$t)((?:\.\w+)+)/g)].map((m) => `${aliases[m[1]!]}${m[2]}`),
       ];
       for (const p of paths) if (!has(theChart().values, p.split('.'))) missing.push(`${file}: .Values.${p}`);
     }

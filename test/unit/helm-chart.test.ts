@@ -104,7 +104,11 @@ describe('Helm chart: default values', () => {
   });
 
   it('wires every configuration variable of the sidecar into the pods (config, secret or env)', () => {
-    const overrides = { tls: { enabled: true, secretName: 'wh-tls', requireClientCertificates: true }, secrets: { platformToken: 'platform-token-0123456789' } };
+    const overrides = {
+      tls: { enabled: true, secretName: 'wh-tls', requireClientCertificates: true },
+      dbTls: { mode: 'verify-identity', secretName: 'wh-db-tls', clientCertificate: true },
+      secrets: { platformToken: 'platform-token-0123456789' },
+    };
     const env = podEnv(render(overrides));
     const missing = configurationVariables().filter((name) => !(name in env));
     expect(missing, 'variables no pod gets').to.deep.equal([]);

@@ -69,6 +69,24 @@ WEBHOOKS_SHUTDOWN_GRACE_MS: {{ $c.shutdownGraceMs | int64 | quote }}
 WEBHOOKS_QUEUE_METRICS_INTERVAL_MS: {{ $c.queueMetricsIntervalMs | int64 | quote }}
 WEBHOOKS_LOG_LEVEL: {{ $c.logLevel | quote }}
 WEBHOOKS_EVENT_BODIES: {{ $c.eventBodies | quote }}
+{{- $t := .Values.dbTls }}
+{{- if and (eq $t.mode "off") (or $t.secretName $t.clientCertificate) }}
+{{- fail "dbTls.secretName and dbTls.clientCertificate need dbTls.mode verify-ca or verify-identity" }}
+{{- end }}
+{{- if and (eq $t.mode "verify-ca") (not $t.secretName) }}
+{{- fail "dbTls.secretName is required with dbTls.mode verify-ca: a Secret whose ca.crt signed the server's certificate" }}
+{{- end }}
+{{- if and $t.clientCertificate (not $t.secretName) }}
+{{- fail "dbTls.secretName is required with dbTls.clientCertificate: a Secret with tls.crt and tls.key" }}
+{{- end }}
+WEBHOOKS_DB_TLS: {{ $t.mode | quote }}
+{{- if $t.secretName }}
+WEBHOOKS_DB_TLS_CA_FILE: "/etc/webhooks/db-tls/ca.crt"
+{{- if $t.clientCertificate }}
+WEBHOOKS_DB_TLS_CERT_FILE: "/etc/webhooks/db-tls/tls.crt"
+WEBHOOKS_DB_TLS_KEY_FILE: "/etc/webhooks/db-tls/tls.key"
+{{- end }}
+{{- end }}
 {{- range $name, $value := .Values.otel.env }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
