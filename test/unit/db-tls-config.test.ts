@@ -5,44 +5,12 @@
  * MySQL only; each file read at start, naming its variable when missing or wrong, never echoing
  * what it holds. test/integration/db-tls.test.ts connects with these settings.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { ConfigError, parseConfig, type Env } from '../../src/config/config';
-import { fillSecrets } from '../../src/config/embedded';
-
-const BASE: Env = {
-  WEBHOOKS_DB_URL: 'mysql://app:pw@db.internal:3306/webhooks',
-  WEBHOOKS_INGEST_TOKEN: 'ingest-token-0123456789',
-  WEBHOOKS_ADMIN_TOKEN: 'admin-token-0123456789',
-  WEBHOOKS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-};
-// Shapes only: the TLS handshake parses them, which these tests do not reach.
-const CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
-const KEY = '-----BEGIN PRIVATE KEY-----\nsecret-key-material\n-----END PRIVATE KEY-----\n';
+import type { Env } from '../../src/config/config';
+import { CERT, configFiles, KEY, mysqlEnv } from '../support/config-files';
 
 describe('config: WEBHOOKS_DB_TLS*', () => {
-  let dir: string;
-  const file = (name: string, content: string): string => {
-    const p = path.join(dir, name);
-    fs.writeFileSync(p, content);
-    return p;
-  };
-  const parse = (env: Env) => parseConfig({ ...BASE, ...env }, fillSecrets);
-  const errorOf = (env: Env): ConfigError => {
-    try {
-      parse(env);
-    } catch (err) {
-      expect(err).to.be.instanceOf(ConfigError);
-      return err as ConfigError;
-    }
-    throw new Error('expected a ConfigError');
-  };
-
-  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webhooks-db-tls-config-'))));
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const { file, missing, parse, errorOf } = configFiles(mysqlEnv('mysql://app:pw@db.internal:3306/webhooks'));
 
   it('is off by default: the database target carries no TLS settings', () => {
     const { db } = parse({});
@@ -91,7 +59,7 @@ describe('config: WEBHOOKS_DB_TLS*', () => {
     ['a client certificate with TLS off', () => ({ WEBHOOKS_DB_TLS_CERT_FILE: file('c.pem', CERT), WEBHOOKS_DB_TLS_KEY_FILE: file('k.pem', KEY) }), 'WEBHOOKS_DB_TLS_CERT_FILE: '],
     ['a client certificate without its key', () => ({ WEBHOOKS_DB_TLS: 'verify-identity', WEBHOOKS_DB_TLS_CERT_FILE: file('c.pem', CERT) }), 'WEBHOOKS_DB_TLS_KEY_FILE: '],
     ['a client key without its certificate', () => ({ WEBHOOKS_DB_TLS: 'verify-identity', WEBHOOKS_DB_TLS_KEY_FILE: file('k.pem', KEY) }), 'WEBHOOKS_DB_TLS_CERT_FILE: '],
-    ['a missing CA file', () => ({ WEBHOOKS_DB_TLS: 'verify-ca', WEBHOOKS_DB_TLS_CA_FILE: path.join(dir, 'nope.pem') }), 'WEBHOOKS_DB_TLS_CA_FILE: '],
+    ['a missing CA file', () => ({ WEBHOOKS_DB_TLS: 'verify-ca', WEBHOOKS_DB_TLS_CA_FILE: missing('nope.pem') }), 'WEBHOOKS_DB_TLS_CA_FILE: '],
     ['a CA file holding a key', () => ({ WEBHOOKS_DB_TLS: 'verify-ca', WEBHOOKS_DB_TLS_CA_FILE: file('ca.pem', KEY) }), 'WEBHOOKS_DB_TLS_CA_FILE: '],
     [
       'a key file holding a certificate',
