@@ -98,7 +98,17 @@ export async function startTlsMariadb(authority: Authority): Promise<TlsMariadb>
     { stdio: 'ignore' },
   );
   let exited = false;
-  child.once('exit', () => (exited = true));
+  // If mocha exits without after() (a crash, --bail), the server goes too: left running, it
+  // would also make .ci/run's start-stop-daemon take the machine's MariaDB for started.
+  const killOnExit = () => {
+    child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', killOnExit);
+  child.once('exit', () => {
+    exited = true;
+    process.removeListener('exit', killOnExit);
+  });
   const stop = async () => {
     if (!exited) {
       const gone = new Promise((resolve) => child.once('exit', resolve));
