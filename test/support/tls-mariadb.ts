@@ -73,7 +73,10 @@ export async function startTlsMariadb(authority: Authority): Promise<TlsMariadb>
     ['--no-defaults', `--datadir=${data}`, `--user=${user}`, '--auth-root-authentication-method=normal', '--skip-test-db'],
     { encoding: 'utf8' },
   );
-  if (installed.status !== 0) throw new Error(`${binaries.installDb} failed: ${installed.stderr || installed.stdout}`);
+  if (installed.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`${binaries.installDb} failed: ${installed.stderr || installed.stdout}`);
+  }
   const port = await freePort();
   const errorLog = path.join(dir, 'error.log');
   const child: ChildProcess = spawn(
