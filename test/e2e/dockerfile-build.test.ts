@@ -9,7 +9,6 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +16,7 @@ import { expect } from 'chai';
 import { service as healthService } from 'grpc-health-check';
 import { lastOf, readDockerfile, readDockerignore, ROOT, type ParsedDockerfile } from '../support/dockerfile';
 import { inStage, makeContext, runStages, type RunReport, type StageState } from '../support/docker-steps';
+import { freePort } from '../support/free-port';
 import { waitUntil } from '../support/wait';
 
 const HealthClient = grpc.makeGenericClientConstructor(healthService, 'Health');
@@ -127,17 +127,6 @@ function grpcHealth(addr: string, service: string): Promise<string> {
       err ? reject(err) : resolve(res.status),
     );
   }).finally(() => client.close());
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Every file and its size outside `except`, to show the process wrote nothing there. */

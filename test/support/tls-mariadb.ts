@@ -9,11 +9,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import type { Authority } from './certs';
+import { freePort } from './free-port';
 import { waitUntil } from './wait';
 
 export interface TlsMariadb {
@@ -36,14 +36,6 @@ export function mariadbBinaries(): { installDb: string; server: string } | undef
   const installDb = INSTALL_DB.map(onPath).find(Boolean);
   const server = SERVER.find((file) => fs.existsSync(file)) ?? ['mariadbd', 'mysqld'].map(onPath).find(Boolean);
   return installDb && server ? { installDb, server } : undefined;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**
