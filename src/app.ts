@@ -63,8 +63,11 @@ export async function startApp(
   });
   const db = connect(config.db, { logger });
   try {
-    const applied = await migrateLatest(db);
+    const { applied, newer } = await migrateLatest(db);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    if (newer.length > 0) {
+      logger.warn({ newer }, 'the database was migrated by a newer version of the sidecar; this version runs on that schema');
+    }
   } catch (err) {
     await Promise.all([db.destroy(), telemetry.stop()]);
     throw err;

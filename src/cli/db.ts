@@ -5,7 +5,7 @@
  */
 import { loadConfig, type Config } from '../config';
 import { connect, type Db } from '../db/connect';
-import { migrateLatest } from '../db/migrate';
+import { migrateLatest, newerNote } from '../db/migrate';
 import { reencryptSecrets } from '../security/reencrypt';
 import { SecretBox } from '../security/secret-box';
 import { noPositionals } from './args';
@@ -28,9 +28,10 @@ const migrate: Command = {
   summary: 'apply pending migrations (safe beside running replicas: they take turns)',
   async run(ctx) {
     noPositionals(ctx.args);
-    const applied = await withDb(ctx, (db) => migrateLatest(db));
-    if (ctx.out.json) return ctx.out.value({ applied });
+    const { applied, newer } = await withDb(ctx, (db) => migrateLatest(db));
+    if (ctx.out.json) return ctx.out.value({ applied, newer });
     ctx.out.line(applied.length === 0 ? 'Already up to date.' : `Applied: ${applied.join(', ')}`);
+    if (newer.length > 0) ctx.out.line(newerNote(newer));
   },
 };
 

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { isMysql, type Db } from './connect';
@@ -11,6 +12,18 @@ export const MIGRATOR_CONFIG: Knex.MigratorConfig = { directory: MIGRATIONS_DIR,
 /** How long a start waits for another replica's migration before giving up. */
 const LOCK_WAIT_SECONDS = 120;
 const MYSQL_LOCK_NAME = 'webhooks_sidecar_migrations';
+/** knex's record of applied migrations (its default name). */
+const MIGRATIONS_TABLE = 'knex_migrations';
+
+export interface MigrationOutcome {
+  /** The migrations this call applied, oldest first. */
+  readonly applied: string[];
+  /**
+   * Migrations a newer version of the sidecar applied, which this version does not have: it runs
+   * on that newer schema (a rolling update's older pods, or the version after `helm rollback`).
+   */
+  readonly newer: string[];
+}
 
 /**
  * Applies pending migrations. Replicas that start at once take turns: knex's own lock row does
@@ -19,15 +32,36 @@ const MYSQL_LOCK_NAME = 'webhooks_sidecar_migrations';
  * the server drops it with the session of a process that dies, so a stale knex lock row can be
  * freed safely by whoever holds it.
  */
-export async function migrateLatest(db: Db): Promise<string[]> {
+export async function migrateLatest(db: Db): Promise<MigrationOutcome> {
   if (isMysql(db)) return withMysqlLock(db, () => latest(db, true));
   return retryWhileLocked(() => latest(db, false));
 }
 
-async function latest(db: Db, freeStaleLock: boolean): Promise<string[]> {
+async function latest(db: Db, freeStaleLock: boolean): Promise<MigrationOutcome> {
   if (freeStaleLock) await freeKnexLock(db);
-  const [, applied] = (await db.migrate.latest(MIGRATOR_CONFIG)) as [number, string[]];
-  return applied;
+  const newer = await newerMigrations(db);
+  // knex refuses a database whose applied migrations it cannot find ("the migration directory is
+  // corrupt"). Migrations are written so that the version before them runs on their schema, and
+  // that is what a rollback or a rolling update does: only then is the check relaxed.
+  const config = newer.length > 0 ? { ...MIGRATOR_CONFIG, disableMigrationsListValidation: true } : MIGRATOR_CONFIG;
+  const [, applied] = (await db.migrate.latest(config)) as [number, string[]];
+  return { applied, newer };
+}
+
+/**
+ * The applied migrations this version lacks, when they are a newer version's: each sorts after
+ * this version's newest, and every migration of this version is applied too. Otherwise (an
+ * unknown migration among this version's own, or one of them missing) none, and knex's check
+ * refuses the database as before.
+ */
+async function newerMigrations(db: Db): Promise<string[]> {
+  if (!(await db.schema.hasTable(MIGRATIONS_TABLE))) return [];
+  const applied = new Set((await db(MIGRATIONS_TABLE).pluck('name')) as string[]);
+  const ours = fs.readdirSync(MIGRATIONS_DIR).filter((f) => path.extname(f) === '.js').sort();
+  const newest = ours[ours.length - 1] ?? '';
+  const unknown = [...applied].filter((name) => !ours.includes(name)).sort();
+  const fromNewerVersion = unknown.every((name) => name > newest) && ours.every((name) => applied.has(name));
+  return fromNewerVersion ? unknown : [];
 }
 
 async function freeKnexLock(db: Db): Promise<void> {
@@ -66,4 +100,9 @@ async function retryWhileLocked<T>(fn: () => Promise<T>): Promise<T> {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/** What the migration commands print when the database is ahead of them. */
+export function newerNote(newer: readonly string[]): string {
+  return `The database also has migrations of a newer version, which this one runs without: ${newer.join(', ')}`;
 }
