@@ -31,12 +31,14 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       backlog: { type: 'string' },
       'mysql-url': { type: 'string' },
-      'event-bodies': { type: 'string', default: 'events' },
+      'event-bodies': { type: 'string', default: 'auto' },
     },
   });
   const quick = values.quick ?? false;
   const eventBodies = values['event-bodies'];
-  if (eventBodies !== 'events' && eventBodies !== 'separate') throw new Error('--event-bodies must be events or separate');
+  if (eventBodies !== 'auto' && eventBodies !== 'events' && eventBodies !== 'separate') {
+    throw new Error('--event-bodies must be auto, events or separate');
+  }
   const options: BenchOptions = {
     quick,
     mysqlUrl: values['mysql-url'] ?? process.env.WEBHOOKS_TEST_MYSQL_URL ?? DEFAULT_MYSQL_URL,

@@ -4,7 +4,7 @@
  */
 import type { Config } from './config';
 import { connect, type Db } from './db/connect';
-import { migrateLatest } from './db/migrate';
+import { migrateLatest, storesBodiesApart } from './db/migrate';
 import { HttpSender } from './delivery/http-sender';
 import { DeliveryWorker } from './delivery/worker';
 import type { Resolver } from './delivery/guarded-lookup';
@@ -62,12 +62,14 @@ export async function startApp(
     logger,
   });
   const db = connect(config.db, { logger });
+  let bodiesApart: boolean;
   try {
     const { applied, newer } = await migrateLatest(db);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
     if (newer.length > 0) {
       logger.warn({ newer }, 'the database was migrated by a newer version of the sidecar; this version runs on that schema');
     }
+    bodiesApart = await storesBodiesApart(db, config.eventBodies);
   } catch (err) {
     await Promise.all([db.destroy(), telemetry.stop()]);
     throw err;
@@ -103,7 +105,7 @@ export async function startApp(
       config.db.kind === 'mysql' ? GROUP_COMMITS_IN_FLIGHT : 1,
       Date.now,
       (now) => worker.openHandoff(now),
-      config.eventBodies === 'separate',
+      bodiesApart,
     ),
     rules: { catalog, maxEventBytes: config.maxEventBytes },
     onCommitted: wakeWorker,
@@ -116,7 +118,7 @@ export async function startApp(
     { secretOverlapMs: config.secretOverlapMs, onDeliveriesDue: wakeWorker },
   );
   const history = new DeliveryHistory(db);
-  const redelivery = new Redelivery(db, webhooks, history, wakeWorker, config.maxEventBytes, config.eventBodies === 'separate');
+  const redelivery = new Redelivery(db, webhooks, history, wakeWorker, config.maxEventBytes, bodiesApart);
   let grpcServer: GrpcServer;
   try {
     grpcServer = await startGrpcServer(
@@ -137,7 +139,13 @@ export async function startApp(
   telemetry.followHealth(grpcServer.health, SERVICE_NAMES);
   telemetry.readiness.markStarted();
   logger.info(
-    { addr: config.grpcAddr, port: grpcServer.port, db: config.db.kind, metricsPort: telemetry.metricsPort },
+    {
+      addr: config.grpcAddr,
+      port: grpcServer.port,
+      db: config.db.kind,
+      metricsPort: telemetry.metricsPort,
+      eventBodies: bodiesApart ? 'separate' : 'events',
+    },
     'webhooks sidecar started',
   );
 

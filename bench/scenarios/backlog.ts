@@ -12,6 +12,7 @@ import { createDatabase, serverKnex } from '../lib/database';
 import { BenchReceiver, waitFor } from '../lib/receiver';
 import type { BenchOptions, Row } from '../lib/report';
 import { summarize } from '../lib/stats';
+import { storesBodiesApart } from '../../src/db/migrate';
 import { newDeliveryId } from '../../src/ids';
 import { insertEvents } from '../../src/ingest/event-store';
 import { renderPayload } from '../../src/ingest/validate-event';
@@ -34,7 +35,8 @@ export async function backlogScenario(o: BenchOptions): Promise<Row[]> {
     c.admin.close();
     await first.stop();
     const t0 = performance.now();
-    await writeBacklog(knex, ids, o.backlog, o.eventBodies === 'separate');
+    // Where the sidecar would write them: with auto, apart on this new database.
+    await writeBacklog(knex, ids, o.backlog, await storesBodiesApart(knex, o.eventBodies));
     o.log(`backlog of ${o.backlog} written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const claim = await claimQueryMs(knex);
 

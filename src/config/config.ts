@@ -53,9 +53,11 @@ export interface Config {
   /** On SIGTERM, how long attempts in flight may run before they are cut and their leases released. */
   readonly shutdownGraceMs: number;
   /**
-   * Where ingest stores event bodies: "events" (in the events row, as every version reads them)
-   * or "separate" (in event_payloads, appended in arrival order; read only by versions that
-   * have the event_payloads migration). See the README's upgrade notes.
+   * Where ingest stores event bodies: "events" (in the events row, as every version reads them),
+   * "separate" (in event_payloads, appended in arrival order; read only by versions that have the
+   * event_payloads migration), or "auto": separate on a database that had that migration from
+   * its first one, events on one migrated up to it (see resolveEventBodies and the README's
+   * upgrade notes).
    */
   readonly eventBodies: EventBodies;
   readonly logLevel: string;
@@ -69,8 +71,8 @@ export interface PartialSecrets {
   readonly encryptionKeys: readonly Buffer[];
 }
 
-export type EventBodies = 'events' | 'separate';
-const EVENT_BODIES: readonly EventBodies[] = ['events', 'separate'];
+export type EventBodies = 'auto' | 'events' | 'separate';
+const EVENT_BODIES: readonly EventBodies[] = ['auto', 'events', 'separate'];
 
 export const DEFAULT_DB_URL = 'sqlite:./data/webhooks.db';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -115,7 +117,7 @@ export function parseConfig(
     disableAfterMs: read.integer('WEBHOOKS_DISABLE_AFTER_MS', 86_400_000, 0, 365 * 86_400_000),
     retentionDays: read.integer('WEBHOOKS_RETENTION_DAYS', 30, 1, 3_650),
     shutdownGraceMs: read.integer('WEBHOOKS_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
-    eventBodies: read.oneOf('WEBHOOKS_EVENT_BODIES', 'events', EVENT_BODIES) as EventBodies,
+    eventBodies: read.oneOf('WEBHOOKS_EVENT_BODIES', 'auto', EVENT_BODIES) as EventBodies,
     logLevel: read.oneOf('WEBHOOKS_LOG_LEVEL', 'info', LOG_LEVELS),
     dataDir: db.kind === 'sqlite' ? db.dataDir : undefined,
   };

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
+import type { EventBodies } from '../config/config';
 import { isMysql, type Db } from './connect';
 
 /**
@@ -105,4 +106,21 @@ async function retryWhileLocked<T>(fn: () => Promise<T>): Promise<T> {
 /** What the migration commands print when the database is ahead of them. */
 export function newerNote(newer: readonly string[]): string {
   return `The database also has migrations of a newer version, which this one runs without: ${newer.join(', ')}`;
+}
+
+/** The migration that added event_payloads, and made events.payload nullable. */
+const EVENT_PAYLOADS_MIGRATION = '20261204000000_event_payloads.js';
+
+/**
+ * Whether ingest stores bodies in event_payloads (WEBHOOKS_EVENT_BODIES), on a migrated database.
+ * "auto" chooses it where that migration was in the database's first batch: no build without
+ * event_payloads' reader ever ran on that database, and none can start on it (such builds refuse
+ * migrations they do not know). A database migrated up to it later may still have pods of an
+ * earlier build running, which would send those bodies empty: there "auto" keeps them in events.
+ */
+export async function storesBodiesApart(db: Db, setting: EventBodies): Promise<boolean> {
+  if (setting !== 'auto') return setting === 'separate';
+  const rows = (await db(MIGRATIONS_TABLE).select('name', 'batch')) as Array<{ name: string; batch: number }>;
+  const first = Math.min(...rows.map((r) => Number(r.batch)));
+  return rows.some((r) => r.name === EVENT_PAYLOADS_MIGRATION && Number(r.batch) === first);
 }

@@ -99,7 +99,11 @@ forEachDatabase('e2e: traces from the caller through every attempt', (database) 
       'webhook.event.id': event.id, 'webhook.tenant.id': TENANT, 'webhook.event.type': 'user.login', 'webhook.events.created': 1,
     });
     db = openDb(dbUrl);
-    const row = (await db('events').where({ tenant_id: TENANT, id: event.id }).first('trace_context')) as { trace_context: string };
+    // With the body, in event_payloads on this new database (WEBHOOKS_EVENT_BODIES=auto).
+    const row = (await db('events as e')
+      .join('event_payloads as p', 'p.id', 'e.payload_id')
+      .where({ 'e.tenant_id': TENANT, 'e.id': event.id })
+      .first('p.trace_context')) as { trace_context: string };
     expect(row.trace_context).to.equal(`00-${callerTrace}-${ingest[0]!.spanId}-01`);
 
     // The commit's queries, from the knex instrumentation, inside the trace.

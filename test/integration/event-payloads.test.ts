@@ -6,7 +6,9 @@
  *   sent, as are the new rows' bodies, each with its trace context;
  * - a delivery whose body is missing fails before sending, rather than going out empty;
  * - retention takes a body with its event, and keeps both while a delivery needs them;
- * - the migration's down puts the bodies back into events.
+ * - the migration's down puts the bodies back into events;
+ * - the default, auto, stores bodies apart on a database migrated with event_payloads from the
+ *   start, and in events on one migrated up to it, where pods of an earlier build may still run.
  */
 import { expect } from 'chai';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
@@ -79,6 +81,48 @@ forEachDatabase('event payloads', (database) => {
       await sidecar.stop();
       await receiver.close();
     }
+  });
+
+  describe('WEBHOOKS_EVENT_BODIES=auto, the default', () => {
+    /** Publishes one event through a sidecar with the default setting; its stored row and what the receiver got. */
+    async function publishOne(url: string): Promise<{ inline: string | null; apart: string | null; received: string }> {
+      const sidecar = await startSidecar(url);
+      const receiver = await TestReceiver.start();
+      try {
+        await sidecar.admin('tenant-a').createWebhook({ url: receiver.url, eventTypes: ['user.login'], description: '', organizationIds: [] });
+        await sidecar.ingest.publishEvent({
+          event: { id: 'evt-auto', tenantId: 'tenant-a', type: 'user.login', occurredAt: new Date(), organizationId: '', data: { user_id: 'u-auto' } },
+        });
+        const [request] = await receiver.waitForRequests(1);
+        const row = (await sidecar.app.db('events as e')
+          .leftJoin('event_payloads as p', 'p.id', 'e.payload_id')
+          .where('e.id', 'evt-auto')
+          .first('e.payload as inline', 'p.payload as apart')) as { inline: string | null; apart: string | null };
+        expect((JSON.parse(request!.body) as { data: unknown }).data).to.deep.equal({ user_id: 'u-auto' });
+        return { ...row, received: request!.body };
+      } finally {
+        await sidecar.stop();
+        await receiver.close();
+      }
+    }
+
+    it('stores bodies apart on a database that had event_payloads from its first migration', async () => {
+      const { inline, apart, received } = await publishOne(await database.create());
+      expect(inline).to.equal(null);
+      expect(apart).to.equal(received);
+    });
+
+    it('keeps bodies in events on a database migrated up to event_payloads, where pods of an earlier build may run', async () => {
+      const url = await database.create();
+      db = connect(parseDbUrl(url));
+      await db.migrate.latest(MIGRATOR_CONFIG);
+      expect(await rollBackThrough(db, EVENT_PAYLOADS)).to.deep.equal([EVENT_PAYLOADS]);
+      // As an upgrade applies it: in a later batch than the database's first migrations.
+      expect(await migrateUp(db)).to.deep.equal([EVENT_PAYLOADS]);
+      const { inline, apart, received } = await publishOne(url);
+      expect(inline).to.equal(received);
+      expect(apart).to.equal(null);
+    });
   });
 
   it('records a failed attempt and sends nothing when an event body is missing', async () => {

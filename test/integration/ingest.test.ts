@@ -70,7 +70,11 @@ forEachDatabase('event ingest', (database) => {
       await hook(['*']);
       expect(await publish(login('evt-1'))).to.include({ duplicate: true, deliveryCount: 1 });
       expect(await rows('events')).to.equal(1);
-      const stored = (await sidecar.app.db('events').where({ tenant_id: TENANT, id: 'evt-1' }).first()) as { payload: string };
+      // The body where the default layout keeps it on a new database: event_payloads.
+      const stored = (await sidecar.app.db('events as e')
+        .join('event_payloads as p', 'p.id', 'e.payload_id')
+        .where({ 'e.tenant_id': TENANT, 'e.id': 'evt-1' })
+        .first('p.payload')) as { payload: string };
       expect(JSON.parse(stored.payload).data).to.deep.equal({ user_id: 'u-1' });
       await allSucceeded(1);
       expect(receiver.requests).to.have.length(1);

@@ -46,7 +46,7 @@ describe('config/parseConfig', () => {
     expect(config.requestTimeoutMs).to.equal(15_000);
     expect(config.retryBaseMs).to.equal(30_000);
     expect(config.logLevel).to.equal('info');
-    expect(config.eventBodies).to.equal('events');
+    expect(config.eventBodies).to.equal('auto');
     expect(config.allowedCidrs.size).to.equal(0);
   });
 
