@@ -56,7 +56,7 @@ export interface Config {
    * Where ingest stores event bodies: "events" (in the events row, as every version reads them),
    * "separate" (in event_payloads, appended in arrival order; read only by versions that have the
    * event_payloads migration), or "auto": separate on a database that had that migration from
-   * its first one, events on one migrated up to it (see resolveEventBodies and the README's
+   * its first one, events on one migrated up to it (see storesBodiesApart and the README's
    * upgrade notes).
    */
   readonly eventBodies: EventBodies;
