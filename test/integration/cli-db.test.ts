@@ -4,20 +4,15 @@
  * reencrypt-secrets` during a key rotation, proven by a sidecar that holds only the new key
  * still signing with the webhook's unchanged secret.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
-import { runCli } from '../support/cli';
+import { runCli, runMigrateHook } from '../support/cli';
 import { forEachDatabase } from '../support/databases';
 import { TestReceiver } from '../support/receiver';
 import { startSidecar, testEnv, type TestSidecar } from '../support/sidecar';
 
 const TENANT = 'tenant-cli-db';
-/** What the Helm chart's pre-install/pre-upgrade Job runs; this file is dist/test/integration/. */
-const MIGRATE_CLI = path.join(__dirname, '..', '..', 'src', 'db', 'migrate-cli.js');
 
 forEachDatabase('cli: db migrate and db reencrypt-secrets', (database) => {
   let sidecar: TestSidecar | undefined;
@@ -43,8 +38,8 @@ forEachDatabase('cli: db migrate and db reencrypt-secrets', (database) => {
 
   it('node dist/src/db/migrate-cli.js (the Helm hook) migrates a new database, then has nothing to do', async function () {
     this.timeout(60_000);
-    const env = { PATH: process.env.PATH, ...testEnv(await database.create()) } as NodeJS.ProcessEnv;
-    const run = (): Promise<{ stdout: string }> => promisify(execFile)(process.execPath, [MIGRATE_CLI], { env, timeout: 50_000 });
+    const env = testEnv(await database.create());
+    const run = (): Promise<{ stdout: string }> => runMigrateHook(env);
     expect((await run()).stdout).to.match(/^Applied: \d{14}_/);
     expect((await run()).stdout).to.equal('Already up to date.\n');
   });

@@ -6,23 +6,19 @@
  * Helm hook's migrate command has nothing to do. A migration this version does not know that
  * sorts among its own is no newer version's: that database is refused, as knex refuses it.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
 import { createLogger } from '../../src/telemetry/logger';
+import { runMigrateHook } from '../support/cli';
 import { forEachDatabase } from '../support/databases';
 import { MemoryLog } from '../support/memory-log';
 import { TestReceiver } from '../support/receiver';
 import { startSidecar, testEnv, type TestSidecar } from '../support/sidecar';
 
 const TENANT = 'tenant-newer-schema';
-/** What the Helm chart's pre-install/pre-upgrade Job runs; this file is dist/test/integration/. */
-const MIGRATE_CLI = path.join(__dirname, '..', '..', 'src', 'db', 'migrate-cli.js');
 /** Sorts after every migration this version has, as the next version's would. */
 const NEXT_VERSIONS = '29991231000000_a_newer_version.js';
 const STRAY = '20261127000000_initial_copy.js';
@@ -82,8 +78,7 @@ forEachDatabase('running on a newer version\'s schema', (database) => {
 
   it('the Helm hook\'s migrate command has nothing to do, and names the newer migration', async function () {
     this.timeout(60_000);
-    const env = { PATH: process.env.PATH, ...testEnv(await migratedWith(NEXT_VERSIONS)) } as NodeJS.ProcessEnv;
-    const { stdout } = await promisify(execFile)(process.execPath, [MIGRATE_CLI], { env, timeout: 50_000 });
+    const { stdout } = await runMigrateHook(testEnv(await migratedWith(NEXT_VERSIONS)));
     expect(stdout).to.equal(
       `Already up to date.\nThe database also has migrations of a newer version, which this one runs without: ${NEXT_VERSIONS}\n`,
     );

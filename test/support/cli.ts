@@ -1,5 +1,8 @@
 /** Runs the operator CLI in this process, as its bin would, and collects what it prints. */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import type { Env } from '../../src/config/config';
 import { run } from '../../src/cli/run';
 import type { TestSidecar } from './sidecar';
@@ -42,4 +45,13 @@ export function cliEnv(sidecar: TestSidecar, tenant: string, extra: Env = {}): E
     WEBHOOKS_TENANT: tenant,
     ...extra,
   };
+}
+
+/** What the Helm chart's pre-install/pre-upgrade Job runs; this file is dist/test/support/. */
+const MIGRATE_CLI = path.join(__dirname, '..', '..', 'src', 'db', 'migrate-cli.js');
+
+/** Runs `node dist/src/db/migrate-cli.js` in a process of its own with `env` (and PATH); what it printed. */
+export async function runMigrateHook(env: Env): Promise<{ stdout: string }> {
+  const processEnv = { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv;
+  return promisify(execFile)(process.execPath, [MIGRATE_CLI], { env: processEnv, timeout: 50_000 });
 }
