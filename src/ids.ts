@@ -3,7 +3,7 @@
  * across replicas without coordination. Delivery ids start with "msg_", as Standard Webhooks'
  * examples do, since they are the webhook-id header.
  */
-import { encodeTime, monotonicFactory } from 'ulid';
+import { decodeTime, encodeTime, monotonicFactory } from 'ulid';
 import { randomFraction } from './random-pool';
 
 const next = monotonicFactory(randomFraction);
@@ -17,3 +17,13 @@ export const newPayloadId = (): string => next();
 
 /** Below every delivery id made at or after `ms` (ms since the epoch), above every one made before. */
 export const deliveryIdAt = (ms: number): string => `msg_${encodeTime(Math.max(0, Math.floor(ms)), 10)}`;
+
+/** When a delivery id was made (ms since the epoch), read from its ULID; null for an id of another form. */
+export function deliveryIdTime(id: string): number | null {
+  if (!id.startsWith('msg_')) return null;
+  try {
+    return decodeTime(id.slice(4, 30));
+  } catch {
+    return null;
+  }
+}

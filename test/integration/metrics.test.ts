@@ -5,6 +5,7 @@
  * The scraped counters, histogram counts and queue gauges must match what happened exactly.
  */
 import { expect } from 'chai';
+import { ulid } from 'ulid';
 import type { Event } from '../../src/grpc/generated/webhooks/v1/event';
 import { forEachDatabase } from '../support/databases';
 import { grpcHealthOf, httpGet, Scrape } from '../support/ops';
@@ -136,8 +137,11 @@ forEachDatabase('metrics on /metrics', (database) => {
       await sidecar.ingest.publishEvents({ events: ['q-1', 'q-2', 'q-3'].map((id) => event(id, 'user.login')) });
       await waitUntil(() => holding.heldCount === 1, 'the one slot taken');
       const now = Date.now();
-      // The unclaimed delivery fell due a minute ago and was created two minutes ago.
-      const unclaimed = await sidecar.app.db('deliveries').whereNull('claim_id').update({ next_attempt_at: now - 60_000, created_at: now - 120_000 });
+      // The unclaimed delivery fell due a minute ago and was created two minutes ago: its id, a
+      // ULID, says when too (the gauge reads the creation time from it).
+      const unclaimed = await sidecar.app.db('deliveries').whereNull('claim_id').update({
+        id: `msg_${ulid(now - 120_000)}`, next_attempt_at: now - 60_000, created_at: now - 120_000,
+      });
       expect(unclaimed, 'one sending, one claimed ahead, one left').to.equal(1);
 
       let scrape: Scrape | undefined;
