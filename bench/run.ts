@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { EVENT_BODIES, type EventBodies } from '../src/config/config';
 import { DEFAULT_MYSQL_URL } from './lib/database';
 import { table, type BenchOptions, type Row } from './lib/report';
 import { backlogScenario } from './scenarios/backlog';
@@ -23,6 +24,10 @@ const SCENARIOS: Record<string, (o: BenchOptions) => Promise<Row[]>> = {
   layout: layoutScenario,
 };
 
+function isEventBodies(value: string | undefined): value is EventBodies {
+  return (EVENT_BODIES as readonly (string | undefined)[]).includes(value);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -36,9 +41,7 @@ async function main(): Promise<void> {
   });
   const quick = values.quick ?? false;
   const eventBodies = values['event-bodies'];
-  if (eventBodies !== 'auto' && eventBodies !== 'events' && eventBodies !== 'separate') {
-    throw new Error('--event-bodies must be auto, events or separate');
-  }
+  if (!isEventBodies(eventBodies)) throw new Error(`--event-bodies must be one of ${EVENT_BODIES.join(', ')}`);
   const options: BenchOptions = {
     quick,
     mysqlUrl: values['mysql-url'] ?? process.env.WEBHOOKS_TEST_MYSQL_URL ?? DEFAULT_MYSQL_URL,

@@ -72,7 +72,7 @@ export interface PartialSecrets {
 }
 
 export type EventBodies = 'auto' | 'events' | 'separate';
-const EVENT_BODIES: readonly EventBodies[] = ['auto', 'events', 'separate'];
+export const EVENT_BODIES: readonly EventBodies[] = ['auto', 'events', 'separate'];
 
 export const DEFAULT_DB_URL = 'sqlite:./data/webhooks.db';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
