@@ -13,7 +13,8 @@ import type http from 'node:http';
 import { createNoopMeter, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { AggregationType, MeterProvider } from '@opentelemetry/sdk-metrics';
+import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
 import { SERVICE_NAME } from './service';
 
 
@@ -85,12 +86,30 @@ export function createInstruments(meter: Meter): Instruments {
 /** Instruments that record nothing, for parts built alone (tests, benchmarks). */
 export const NO_INSTRUMENTS: Instruments = createInstruments(createNoopMeter());
 
-/** A MeterProvider whose only reader is the Prometheus exporter, served by the ops server. */
+/**
+ * How often the event loop's delay is sampled, in ms: the runtime metrics' resolution. A login
+ * waits on this loop twice (the call, then its commit), so a stall of a few ms is worth seeing.
+ */
+const EVENT_LOOP_RESOLUTION_MS = 10;
+/**
+ * Seconds. The runtime instrumentation's own buckets start at 5 ms, where a scavenge (the young
+ * generation's collection, most of them) takes 0.5-3 ms: these tell those apart.
+ */
+const GC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/**
+ * A MeterProvider whose only reader is the Prometheus exporter, served by the ops server. Besides
+ * the sidecar's own instruments it carries the Node.js runtime's (OpenTelemetry's runtime-node
+ * instrumentation, semantic conventions `nodejs.*` and `v8js.*`): the event loop's delay and
+ * utilization, garbage collection pauses and heap sizes, which tell an operator whether a slow
+ * ingest call waited on the database or on this process.
+ */
 export class MetricsRegistry {
   readonly meter: Meter;
   readonly instruments: Instruments;
   private readonly exporter: PrometheusExporter;
   private readonly provider: MeterProvider;
+  private readonly runtime: RuntimeNodeInstrumentation;
 
   constructor() {
     // The ops server serves the exporter's handler; the exporter's own server never starts.
@@ -98,9 +117,19 @@ export class MetricsRegistry {
     this.provider = new MeterProvider({
       resource: resourceFromAttributes({ 'service.name': SERVICE_NAME }),
       readers: [this.exporter],
+      views: [
+        {
+          instrumentName: 'v8js.gc.duration',
+          aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: GC_BUCKETS } },
+        },
+      ],
     });
     this.meter = this.provider.getMeter(SERVICE_NAME);
     this.instruments = createInstruments(this.meter);
+    // Enabled only once it records into this provider, not into the global (no-op) one.
+    this.runtime = new RuntimeNodeInstrumentation({ enabled: false, monitoringPrecision: EVENT_LOOP_RESOLUTION_MS });
+    this.runtime.setMeterProvider(this.provider);
+    this.runtime.enable();
   }
 
   /** Answers a scrape in the Prometheus text format. */
@@ -109,6 +138,8 @@ export class MetricsRegistry {
   }
 
   async shutdown(): Promise<void> {
+    // Its event loop histogram and GC observer live in the process, not in the provider.
+    this.runtime.disable();
     await this.provider.shutdown();
   }
 }

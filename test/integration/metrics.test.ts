@@ -123,6 +123,40 @@ forEachDatabase('metrics on /metrics', (database) => {
     expect(scrape.value('webhooks_queue_oldest_due_age_seconds')).to.equal(0);
   });
 
+  it("shows the process's event loop stalls, garbage collection and heap", async function () {
+    this.timeout(30_000);
+    sidecar = await startSidecar(await database.create());
+    const port = sidecar.app.metricsPort;
+    const minorGcs = async (): Promise<number> => (await Scrape.of(port)).value('v8js_gc_duration_count', { v8js_gc_type: 'minor' });
+    const gcsBefore = await minorGcs();
+
+    // Short-lived garbage, as every call makes: the young generation is collected.
+    let kept = 0;
+    for (let i = 0; i < 2_000_000; i++) kept += { i, s: `x${i}` }.s.length;
+    expect(kept).to.be.above(0);
+    await waitUntil(async () => (await minorGcs()) > gcsBefore, 'a scavenge counted');
+
+    // A 300 ms stall of the event loop, as a long synchronous task in the sidecar would cause.
+    const until = Date.now() + 300;
+    while (Date.now() < until);
+    // The delay gauges cover the time since the scrape before (at least 5 samples of 10 ms):
+    // keep the largest maximum seen until one scrape covers the stall.
+    let worst = 0;
+    let scrape: Scrape | undefined;
+    await waitUntil(async () => {
+      scrape = await Scrape.of(port);
+      worst = Math.max(worst, scrape.value('nodejs_eventloop_delay_max'));
+      return worst >= 0.3;
+    }, 'the stall in the event loop delay');
+    expect(worst).to.be.below(5);
+    const runtime = { otel_scope_name: '@opentelemetry/instrumentation-runtime-node' };
+    expect(scrape!.has('nodejs_eventloop_delay_p99', runtime)).to.equal(true);
+    expect(scrape!.value('nodejs_eventloop_utilization')).to.be.within(0, 1);
+    expect(scrape!.value('v8js_memory_heap_used'), 'heap bytes in use, all spaces').to.be.above(1_000_000);
+    // Scavenges fit the finer buckets: the first of them is 0.5 ms.
+    expect(scrape!.has('v8js_gc_duration_bucket', { v8js_gc_type: 'minor', le: '0.0005' })).to.equal(true);
+  });
+
   it('shows the queue waiting: depth by state and the ages of the oldest deliveries', async function () {
     this.timeout(30_000);
     // One delivery slot, held by a receiver that does not answer; the worker claims one more
