@@ -14,6 +14,8 @@ const ROOT = path.join(__dirname, '..', '..', '..');
 export interface Child {
   readonly process: ChildProcess;
   readonly port: number;
+  /** The ops listener (/metrics); 0 for the null server, which has none. */
+  readonly metricsPort: number;
   readonly env: Env;
   /** Resident memory of the child in MB, from /proc. */
   rssMb(): number;
@@ -66,10 +68,11 @@ function startChild(main: string, env: Env): Promise<Child> {
       clearTimeout(timer);
       buffered = '';
       child.stdout!.removeAllListeners('data').resume(); // keep draining, stop keeping
-      const { port } = JSON.parse(started) as { port: number };
+      const { port, metricsPort } = JSON.parse(started) as { port: number; metricsPort?: number };
       resolve({
         process: child,
         port,
+        metricsPort: metricsPort ?? 0,
         env,
         rssMb: () => rssMbOf(child.pid!),
         stop: async () => {
