@@ -151,6 +151,7 @@ forEachDatabase('metrics on /metrics', (database) => {
     expect(worst).to.be.below(5);
     const runtime = { otel_scope_name: '@opentelemetry/instrumentation-runtime-node' };
     expect(scrape!.has('nodejs_eventloop_delay_p99', runtime)).to.equal(true);
+    expect(scrape!.has('nodejs_eventloop_utilization', runtime)).to.equal(true);
     expect(scrape!.value('nodejs_eventloop_utilization')).to.be.within(0, 1);
     expect(scrape!.value('v8js_memory_heap_used'), 'heap bytes in use, all spaces').to.be.above(1_000_000);
     // Scavenges fit the finer buckets: the first of them is 0.5 ms.
