@@ -59,6 +59,7 @@ export async function startApp(
   const telemetry = await AppTelemetry.start({
     metricsAddr: config.metricsAddr,
     queueMetricsIntervalMs: config.queueMetricsIntervalMs,
+    webhookSeries: config.metricsWebhookSeries,
     logger,
   });
   const db = connect(config.db, { logger });

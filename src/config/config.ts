@@ -25,6 +25,11 @@ export interface Config {
   readonly metricsAddr: string;
   /** How often the queue gauges (depth, oldest pending) are refreshed from the database. */
   readonly queueMetricsIntervalMs: number;
+  /**
+   * Label sets each per-webhook counter keeps (webhooks_attempts_total, webhooks_deliveries_total);
+   * past it, new ones are counted together under otel_metric_overflow="true".
+   */
+  readonly metricsWebhookSeries: number;
   /** TLS (mutual when a client CA is set) for the gRPC server; undefined: plaintext. */
   readonly tls: TlsConfig | undefined;
   readonly tokens: Tokens;
@@ -103,6 +108,7 @@ export function parseConfig(
     grpcAddr: read.with('WEBHOOKS_GRPC_ADDR', '0.0.0.0:50051', parseListenAddr),
     metricsAddr: read.with('WEBHOOKS_METRICS_ADDR', '0.0.0.0:9464', parseListenAddr),
     queueMetricsIntervalMs: read.integer('WEBHOOKS_QUEUE_METRICS_INTERVAL_MS', 15_000, 100, 3_600_000),
+    metricsWebhookSeries: read.integer('WEBHOOKS_METRICS_WEBHOOK_SERIES', 10_000, 1, 1_000_000),
     tls: parseTls(read),
     maxRetries: read.integer('WEBHOOKS_MAX_RETRIES', 3, 0, 50),
     retryBaseMs: read.integer('WEBHOOKS_RETRY_BASE_MS', 30_000, 1, 86_400_000),

@@ -18,6 +18,8 @@ export interface TelemetryOptions {
   readonly metricsAddr: string;
   /** How often the queue gauges are refreshed from the database. */
   readonly queueMetricsIntervalMs: number;
+  /** WEBHOOKS_METRICS_WEBHOOK_SERIES */
+  readonly webhookSeries: number;
   readonly logger: Logger;
 }
 
@@ -40,7 +42,7 @@ export class AppTelemetry {
 
   /** Starts the ops server: alive at once, ready only after markStarted(). */
   static async start(options: TelemetryOptions): Promise<AppTelemetry> {
-    const metrics = new MetricsRegistry();
+    const metrics = new MetricsRegistry({ webhookSeries: options.webhookSeries });
     const telemetry = new AppTelemetry(options, metrics, undefined);
     telemetry.server = await startOpsServer(options.metricsAddr, metrics, telemetry.readiness);
     return telemetry;

@@ -7,7 +7,11 @@
  * else). Labels stay bounded: event types come from the catalog, outcomes and error classes from
  * short fixed lists; only the per-webhook counters carry tenant_id and webhook_id (at most 100
  * webhooks per tenant, a few series each), because success rate per webhook is what an operator
- * alerts on.
+ * alerts on. Across tenants those are unbounded, so each per-webhook counter keeps its own limit
+ * of label sets (WEBHOOKS_METRICS_WEBHOOK_SERIES): the SDK's default of 2,000 per instrument is
+ * reached at 500-2,000 webhooks (a series per outcome and error class seen), and every webhook
+ * past that was counted in one overflow series. A series, once counted, stays until
+ * the process ends (the SDK cannot forget one), a deleted webhook's included.
  */
 import type http from 'node:http';
 import { createNoopMeter, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
@@ -104,6 +108,17 @@ const GC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
  * utilization, garbage collection pauses and heap sizes, which tell an operator whether a slow
  * ingest call waited on the database or on this process.
  */
+/** The counters labelled by tenant_id and webhook_id (their Prometheus names, less `_total`). */
+export const PER_WEBHOOK_COUNTERS = ['webhooks_attempts', 'webhooks_deliveries'] as const;
+
+export interface MetricsOptions {
+  /**
+   * Label sets each per-webhook counter keeps (WEBHOOKS_METRICS_WEBHOOK_SERIES); past it, new
+   * ones add to one series labelled otel_metric_overflow="true". About 600 bytes of heap each.
+   */
+  readonly webhookSeries: number;
+}
+
 export class MetricsRegistry {
   readonly meter: Meter;
   readonly instruments: Instruments;
@@ -111,7 +126,7 @@ export class MetricsRegistry {
   private readonly provider: MeterProvider;
   private readonly runtime: RuntimeNodeInstrumentation;
 
-  constructor() {
+  constructor(options: MetricsOptions) {
     // The ops server serves the exporter's handler; the exporter's own server never starts.
     this.exporter = new PrometheusExporter({ preventServerStart: true });
     this.provider = new MeterProvider({
@@ -122,6 +137,7 @@ export class MetricsRegistry {
           instrumentName: 'v8js.gc.duration',
           aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: GC_BUCKETS } },
         },
+        ...PER_WEBHOOK_COUNTERS.map((instrumentName) => ({ instrumentName, aggregationCardinalityLimit: options.webhookSeries })),
       ],
     });
     this.meter = this.provider.getMeter(SERVICE_NAME);

@@ -123,6 +123,39 @@ forEachDatabase('metrics on /metrics', (database) => {
     expect(scrape.value('webhooks_queue_oldest_due_age_seconds')).to.equal(0);
   });
 
+  it('keeps each per-webhook counter to WEBHOOKS_METRICS_WEBHOOK_SERIES series, the rest counted in one overflow series', async function () {
+    this.timeout(30_000);
+    // Three series per counter: two webhooks by name and the overflow series; four webhooks get
+    // one delivery each, so two of them can only be counted in the overflow.
+    sidecar = await startSidecar(await database.create(), { WEBHOOKS_METRICS_WEBHOOK_SERIES: '3' });
+    receiver = await TestReceiver.start();
+    const ids = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const { webhook } = await sidecar.admin(TENANT).createWebhook({ url: receiver.url, eventTypes: ['user.login'], description: `w${i}`, organizationIds: [] });
+      ids.add(webhook!.id);
+    }
+    await sidecar.ingest.publishEvent({ event: event('s-1', 'user.login') });
+
+    let scrape: Scrape | undefined;
+    await waitUntil(async () => {
+      scrape = await Scrape.of(sidecar!.app.metricsPort);
+      return scrape.value('webhooks_deliveries_total') === 4;
+    }, 'four deliveries counted');
+    for (const name of ['webhooks_attempts_total', 'webhooks_deliveries_total']) {
+      const samples = scrape!.samples.filter((s) => s.name === name);
+      const named = samples.filter((s) => s.labels.webhook_id !== undefined);
+      const overflow = samples.filter((s) => s.labels.otel_metric_overflow === 'true');
+      expect(named.map((s) => s.value), `${name}: the webhooks counted by name`).to.deep.equal([1, 1]);
+      expect(named.every((s) => ids.has(s.labels.webhook_id!) && s.labels.tenant_id === TENANT)).to.equal(true);
+      expect(new Set(named.map((s) => s.labels.webhook_id)).size).to.equal(2);
+      expect(overflow.map((s) => s.value), `${name}: the other two, in the overflow series`).to.deep.equal([2]);
+      expect(samples).to.have.length(3);
+    }
+    // The limit is per-webhook counters' alone: the other series are not capped by it.
+    expect(scrape!.value('webhooks_events_ingested_total', { event_type: 'user.login', result: 'created' })).to.equal(1);
+    expect(scrape!.value('webhooks_attempt_duration_seconds_count', { outcome: 'success' })).to.equal(4);
+  });
+
   it("shows the process's event loop stalls, garbage collection and heap", async function () {
     this.timeout(30_000);
     sidecar = await startSidecar(await database.create());

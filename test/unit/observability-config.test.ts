@@ -42,12 +42,17 @@ describe('config: observability settings', () => {
     const config = parseConfig(MYSQL, fill);
     expect(config.metricsAddr).to.equal('0.0.0.0:9464');
     expect(config.queueMetricsIntervalMs).to.equal(15_000);
+    expect(config.metricsWebhookSeries).to.equal(10_000);
   });
 
-  it('takes WEBHOOKS_METRICS_ADDR and WEBHOOKS_QUEUE_METRICS_INTERVAL_MS', () => {
-    const config = parseConfig({ ...MYSQL, WEBHOOKS_METRICS_ADDR: '[::1]:9100', WEBHOOKS_QUEUE_METRICS_INTERVAL_MS: '5000' }, fill);
+  it('takes WEBHOOKS_METRICS_ADDR, WEBHOOKS_QUEUE_METRICS_INTERVAL_MS and WEBHOOKS_METRICS_WEBHOOK_SERIES', () => {
+    const config = parseConfig(
+      { ...MYSQL, WEBHOOKS_METRICS_ADDR: '[::1]:9100', WEBHOOKS_QUEUE_METRICS_INTERVAL_MS: '5000', WEBHOOKS_METRICS_WEBHOOK_SERIES: '50000' },
+      fill,
+    );
     expect(config.metricsAddr).to.equal('[::1]:9100');
     expect(config.queueMetricsIntervalMs).to.equal(5_000);
+    expect(config.metricsWebhookSeries).to.equal(50_000);
   });
 
   for (const [name, value] of [
@@ -55,6 +60,8 @@ describe('config: observability settings', () => {
     ['WEBHOOKS_METRICS_ADDR', '0.0.0.0:99999'],
     ['WEBHOOKS_QUEUE_METRICS_INTERVAL_MS', '10'],
     ['WEBHOOKS_QUEUE_METRICS_INTERVAL_MS', 'often'],
+    ['WEBHOOKS_METRICS_WEBHOOK_SERIES', '0'],
+    ['WEBHOOKS_METRICS_WEBHOOK_SERIES', 'many'],
   ] as const) {
     it(`rejects ${name}=${value} naming it`, () => {
       expect(() => parseConfig({ ...MYSQL, [name]: value }, fill)).to.throw(ConfigError, name);

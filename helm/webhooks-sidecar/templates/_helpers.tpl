@@ -67,6 +67,7 @@ WEBHOOKS_DISABLE_AFTER_MS: {{ $c.disableAfterMs | int64 | quote }}
 WEBHOOKS_RETENTION_DAYS: {{ $c.retentionDays | int64 | quote }}
 WEBHOOKS_SHUTDOWN_GRACE_MS: {{ $c.shutdownGraceMs | int64 | quote }}
 WEBHOOKS_QUEUE_METRICS_INTERVAL_MS: {{ $c.queueMetricsIntervalMs | int64 | quote }}
+WEBHOOKS_METRICS_WEBHOOK_SERIES: {{ $c.metricsWebhookSeries | int64 | quote }}
 WEBHOOKS_LOG_LEVEL: {{ $c.logLevel | quote }}
 WEBHOOKS_EVENT_BODIES: {{ $c.eventBodies | quote }}
 {{- $t := .Values.dbTls }}
