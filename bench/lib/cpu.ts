@@ -123,6 +123,19 @@ export function cpuRow(scenario: string, metric: string, cpu: CpuUse, units: num
 }
 
 /**
+ * One line for a row's note: the CPU each process spent per unit, and the three together as a
+ * share of one core (of the machine's two, this much was busy).
+ */
+export function describeCpu(cpu: CpuUse, units: number): string {
+  const per = (ms: number | undefined) => (ms === undefined ? '?' : ((ms * 1000) / Math.max(1, units)).toFixed(0));
+  const total = cpu.childMs + (cpu.serverMs ?? 0) + cpu.benchMs;
+  return (
+    `CPU per call: sidecar ${per(cpu.childMs)} µs, MariaDB ${per(cpu.serverMs)}, bench ${per(cpu.benchMs)}; ` +
+    `the three at ${((100 * total) / cpu.wallMs).toFixed(0)}% of a core`
+  );
+}
+
+/**
  * A rate against what this machine's cores could do if every one of them ran this work: the
  * cores divided by the CPU one unit cost the sidecar, the database server and the bench process
  * together. Near 100%, the run was bound by CPU, and only cheaper work goes faster; well below,

@@ -14,6 +14,14 @@ export interface RuntimeUse {
   readonly gcPauses: number;
   readonly gcMs: number;
   readonly gcOver10Ms: number;
+  /**
+   * Publish calls the sidecar timed in its ingest span (webhooks_ingest_duration_seconds, from
+   * validation to commit), and how many of them took over 10 and over 25 ms: set beside the
+   * client's own count, they say whether a slow call was slow inside the sidecar or around it.
+   */
+  readonly ingestCalls: number;
+  readonly ingestOver10Ms: number;
+  readonly ingestOver25Ms: number;
 }
 
 const SAMPLING_MS = 10;
@@ -33,6 +41,9 @@ export async function runtimeDuring<T>(child: Child, run: () => Promise<T>): Pro
       gcPauses: delta('v8js_gc_duration_count'),
       gcMs: delta('v8js_gc_duration_sum') * 1000,
       gcOver10Ms: delta('v8js_gc_duration_count') - delta('v8js_gc_duration_bucket', { le: '0.01' }),
+      ingestCalls: delta('webhooks_ingest_duration_seconds_count'),
+      ingestOver10Ms: delta('webhooks_ingest_duration_seconds_count') - delta('webhooks_ingest_duration_seconds_bucket', { le: '0.01' }),
+      ingestOver25Ms: delta('webhooks_ingest_duration_seconds_count') - delta('webhooks_ingest_duration_seconds_bucket', { le: '0.025' }),
     },
   };
 }
@@ -41,5 +52,17 @@ export function describeRuntime(r: RuntimeUse): string {
   return (
     `sidecar's event loop delay p99 ${r.delayP99Ms.toFixed(1)} ms, max ${r.delayMaxMs.toFixed(1)} ms; ` +
     `${r.gcPauses} GC pauses, ${r.gcMs.toFixed(0)} ms in all, ${r.gcOver10Ms} over 10 ms`
+  );
+}
+
+/**
+ * Calls over 10 and 25 ms as the client saw them (from each call's scheduled start) and inside
+ * the sidecar's ingest span: the difference waited in gRPC, in the queues and for a core.
+ */
+export function describeSlowCalls(latenciesMs: readonly number[], r: RuntimeUse): string {
+  const over = (ms: number): number => latenciesMs.filter((l) => l > ms).length;
+  return (
+    `calls over 10 / 25 ms: ${over(10)} / ${over(25)} of ${latenciesMs.length} at the client, ` +
+    `${r.ingestOver10Ms} / ${r.ingestOver25Ms} of ${r.ingestCalls} in the sidecar's ingest span (validation to commit)`
   );
 }

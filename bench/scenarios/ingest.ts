@@ -10,11 +10,11 @@ import { clients, startNullServer, startSidecar, benchEnv, type Child } from '..
 import { benchEvent, call, createWebhooks, TENANT } from '../lib/calls';
 import { createDatabase, logFsyncs, serverKnex } from '../lib/database';
 import { closedLoop, openLoop } from '../lib/load';
-import { describeRuntime, runtimeDuring } from '../lib/runtime';
+import { describeRuntime, describeSlowCalls, runtimeDuring } from '../lib/runtime';
 import type { BenchOptions, Row } from '../lib/report';
 import { summarize, type Latency } from '../lib/stats';
 import { commitLatency, openLoopCommits, rawInsertCeiling } from './raw-insert';
-import { cpuBoundRows, cpuRow, databaseServer, measureCpu, type CpuUse, type DatabaseServer } from '../lib/cpu';
+import { cpuBoundRows, cpuRow, databaseServer, describeCpu, measureCpu, type CpuUse, type DatabaseServer } from '../lib/cpu';
 
 const CONCURRENCY = 32;
 const FANOUT = 3;
@@ -75,14 +75,18 @@ export async function ingestScenario(o: BenchOptions): Promise<Row[]> {
     );
     rows.push(...cpuBoundRows('ingest', 'PublishEvent at saturation vs the CPU it cost', unary.rate, 'events/s', unary.cpu, unary.calls, 'event'));
     for (const rate of rates) {
-      const { result: open, runtime } = await runtimeDuring(sidecar, () => openLoop(rate, seconds * 1000, (i) => publish(sidecar, c, `open-${rate}-${i}`)));
+      const {
+        result: { result: open, runtime },
+        cpu,
+      } = await measureCpu(sidecar.process.pid!, dbServer, () => runtimeDuring(sidecar, () => openLoop(rate, seconds * 1000, (i) => publish(sidecar, c, `open-${rate}-${i}`))));
       const l = summarize(open.latencies);
-      o.log(`open loop ${rate}/s: p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} ms, ${open.errors} errors; ${describeRuntime(runtime)}`);
+      const explained = `${describeSlowCalls(open.latencies, runtime)}; ${describeRuntime(runtime)}; ${describeCpu(cpu, open.calls)}`;
+      o.log(`open loop ${rate}/s: p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} ms, ${open.errors} errors; ${explained}`);
       const floors = [
         ['gRPC server answering at once', grpcFloor.get(rate)!],
         ['raw mysql2 transactions, one event + its 3 deliveries each', dbFloor.get(rate)!],
       ] as const;
-      rows.push({ scenario: 'ingest', metric: `PublishEvent at ${rate}/s offered: p50 / p99 / p99.9`, value: l.p99, unit: 'ms p99', note: `p50 ${l.p50.toFixed(2)}, p99.9 ${l.p999.toFixed(2)}, ${open.errors} errors; ${describeRuntime(runtime)}` });
+      rows.push({ scenario: 'ingest', metric: `PublishEvent at ${rate}/s offered: p50 / p99 / p99.9`, value: l.p99, unit: 'ms p99', note: `p50 ${l.p50.toFixed(2)}, p99.9 ${l.p999.toFixed(2)}, ${open.errors} errors; ${explained}` });
       for (const [name, floor] of floors) {
         rows.push({ scenario: 'ingest', metric: `latency floor at ${rate}/s offered: ${name}`, value: floor.p99, unit: 'ms p99', note: `p50 ${floor.p50.toFixed(2)}, p99.9 ${floor.p999.toFixed(2)}` });
       }
