@@ -26,8 +26,8 @@ export interface Config {
   /** How often the queue gauges (depth, oldest pending) are refreshed from the database. */
   readonly queueMetricsIntervalMs: number;
   /**
-   * Label sets each per-webhook counter keeps (webhooks_attempts_total, webhooks_deliveries_total);
-   * past it, new ones are counted together under otel_metric_overflow="true".
+   * Series each per-webhook counter (webhooks_attempts_total, webhooks_deliveries_total) holds
+   * at most, the one labelled otel_metric_overflow="true" included, which counts the rest.
    */
   readonly metricsWebhookSeries: number;
   /** TLS (mutual when a client CA is set) for the gRPC server; undefined: plaintext. */

@@ -10,8 +10,8 @@
  * alerts on. Across tenants those are unbounded, so each per-webhook counter keeps its own limit
  * of label sets (WEBHOOKS_METRICS_WEBHOOK_SERIES): the SDK's default of 2,000 per instrument is
  * reached at 500-2,000 webhooks (a series per outcome and error class seen), and every webhook
- * past that was counted in one overflow series. A series, once counted, stays until
- * the process ends (the SDK cannot forget one), a deleted webhook's included.
+ * past that was counted in one overflow series. A series, once counted, stays until the
+ * process ends (the SDK cannot forget one), a deleted webhook's included.
  */
 import type http from 'node:http';
 import { createNoopMeter, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
@@ -101,6 +101,18 @@ const EVENT_LOOP_RESOLUTION_MS = 10;
  */
 const GC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
+/** The counters labelled by tenant_id and webhook_id (their Prometheus names, less `_total`). */
+const PER_WEBHOOK_COUNTERS = ['webhooks_attempts', 'webhooks_deliveries'] as const;
+
+export interface MetricsOptions {
+  /**
+   * Series each per-webhook counter holds at most (WEBHOOKS_METRICS_WEBHOOK_SERIES), the
+   * overflow one included: once the others are taken, every new label set adds to one series
+   * labelled otel_metric_overflow="true". About 600 bytes of heap each.
+   */
+  readonly webhookSeries: number;
+}
+
 /**
  * A MeterProvider whose only reader is the Prometheus exporter, served by the ops server. Besides
  * the sidecar's own instruments it carries the Node.js runtime's (OpenTelemetry's runtime-node
@@ -108,17 +120,6 @@ const GC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
  * utilization, garbage collection pauses and heap sizes, which tell an operator whether a slow
  * ingest call waited on the database or on this process.
  */
-/** The counters labelled by tenant_id and webhook_id (their Prometheus names, less `_total`). */
-export const PER_WEBHOOK_COUNTERS = ['webhooks_attempts', 'webhooks_deliveries'] as const;
-
-export interface MetricsOptions {
-  /**
-   * Label sets each per-webhook counter keeps (WEBHOOKS_METRICS_WEBHOOK_SERIES); past it, new
-   * ones add to one series labelled otel_metric_overflow="true". About 600 bytes of heap each.
-   */
-  readonly webhookSeries: number;
-}
-
 export class MetricsRegistry {
   readonly meter: Meter;
   readonly instruments: Instruments;
