@@ -9,9 +9,9 @@
  * webhooks per tenant, a few series each), because success rate per webhook is what an operator
  * alerts on. Across tenants those are unbounded, so each per-webhook counter keeps its own limit
  * of label sets (WEBHOOKS_METRICS_WEBHOOK_SERIES): the SDK's default of 2,000 per instrument is
- * reached at 500-2,000 webhooks (a series per outcome and error class seen), and every webhook
- * past that was counted in one overflow series. A series, once counted, stays until the
- * process ends (the SDK cannot forget one), a deleted webhook's included.
+ * reached at 180-2,000 webhooks (an attempts series per error class seen, eleven at most), and
+ * every webhook past that was counted in one overflow series. A series, once counted, stays
+ * until the process ends (the SDK cannot forget one), a deleted webhook's included.
  */
 import type http from 'node:http';
 import { createNoopMeter, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
