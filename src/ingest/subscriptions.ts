@@ -29,6 +29,15 @@ const SUBSCRIPTION_COLUMNS =
 /**
  * The webhooks of these tenants, in one query, grouped by tenant; every tenant's list also holds
  * the platform webhooks, so callers need not know they exist.
+ *
+ * On MySQL the read locks the rows it returns in share mode until the ingest transaction ends, as
+ * a foreign key to webhooks would. A plain read sees a snapshot: a DeleteWebhook or a disable
+ * that committed between it and ingest's COMMIT left deliveries written for the webhook as it had
+ * been (a row for a deleted webhook, a pending one for a disabled webhook), and a delivery handed
+ * to the local worker went to the deleted webhook's URL after the admin's call had answered OK.
+ * With the lock, such a change waits for the ingest transactions that read the webhook, then
+ * applies to what they wrote; ingest waits for a change under way, then reads it. Share locks do
+ * not wait for each other. SQLite runs one write transaction at a time, so there it is plain.
  */
 export async function loadSubscriptions(tx: Tx, tenantIds: readonly string[]): Promise<Map<string, Subscription[]>> {
   const byTenant = new Map<string, Subscription[]>();
@@ -46,7 +55,7 @@ export async function loadSubscriptions(tx: Tx, tenantIds: readonly string[]): P
     previous_secret_expires_at: number | string | null;
   }>(
     'webhooks',
-    `SELECT ${SUBSCRIPTION_COLUMNS} FROM webhooks WHERE tenant_id IN (${scopes.map(() => '?').join(', ')})`,
+    `SELECT ${SUBSCRIPTION_COLUMNS} FROM webhooks WHERE tenant_id IN (${scopes.map(() => '?').join(', ')})${tx.mysql ? ' LOCK IN SHARE MODE' : ''}`,
     scopes,
   );
   for (const row of rows) {
