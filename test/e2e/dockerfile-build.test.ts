@@ -56,6 +56,8 @@ describe('e2e: the Dockerfile, step by step without Docker', function () {
     expect(fs.existsSync(path.join(app, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'))).to.equal(true);
     expect(fs.readdirSync(path.join(app, 'dist/db/migrations')).some((f) => f.endsWith('.js'))).to.equal(true);
     expect(fs.readdirSync(path.join(app, 'proto/webhooks/v1')).sort()).to.include.members(['event.proto', 'ingest.proto', 'management.proto']);
+    // Server reflection serves these (src/grpc/reflection.ts), not the .proto files.
+    expect(fs.readdirSync(path.join(app, 'dist/src/grpc')), 'descriptor sets').to.include.members(['webhooks.binpb', 'health.binpb']);
     expect(fs.readdirSync(path.join(app, 'dist')).sort(), 'no tests or sources in the image').to.deep.equal(['db', 'src']);
     expect(fs.existsSync(path.join(app, 'src'))).to.equal(false);
   });
