@@ -41,7 +41,8 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/db ./dist/db
-# Server reflection loads the .proto files at run time from the package root.
+# The API's .proto files, for clients that compile them. Server reflection does not read them: it
+# serves the descriptor sets that `npm run build` writes into dist/src/grpc/ (copied above).
 COPY --from=build /app/proto ./proto
 # Embedded mode (the default sqlite:./data/webhooks.db) writes here; MySQL mode writes nothing.
 RUN mkdir -p /app/data && chown 10001:10001 /app/data
