@@ -16,6 +16,25 @@ describe('Helm chart: overrides', () => {
     expect(at(one(rendered, 'Deployment'), 'spec.template.metadata.annotations')).to.have.keys(['checksum/config']);
   });
 
+  it('image.digest: pods and the migration Job pull repository@digest; every label stays a valid label value', () => {
+    const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+    const rendered = render({ image: { repository: 'registry.example.com:5000/webhooks-sidecar', tag: '0.1.0', digest } });
+    for (const workload of [one(rendered, 'Deployment'), one(rendered, 'Job')]) {
+      expect(containerOf(workload).image, workload.kind).to.equal(`registry.example.com:5000/webhooks-sidecar@${digest}`);
+    }
+    // A label value is at most 63 characters, alphanumeric at both ends, with -_. between: the
+    // API server refuses the whole object otherwise. A long tag (128 characters are allowed) must not leak in.
+    const label = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+    const longTag = render({ image: { tag: `0.1.0-build.${'0123456789abcdef'.repeat(5)}`, digest } });
+    for (const m of [...rendered.manifests, ...longTag.manifests]) {
+      for (const [k, v] of Object.entries(m.metadata.labels ?? {})) {
+        expect(v.length <= 63 && label.test(v), `${m.kind} ${k}=${v}`).to.equal(true);
+      }
+    }
+    expect(one(longTag, 'Deployment').metadata.labels).to.include({ 'app.kubernetes.io/version': '0.1.0' });
+    expect(containerOf(one(render({ image: { tag: '0.2.0' } }), 'Deployment')).image, 'without a digest').to.equal('webhooks-sidecar:0.2.0');
+  });
+
   it('tls: certificate files mounted from the Secret, readiness on GET /readyz (the kubelet cannot probe gRPC over TLS)', () => {
     const rendered = render({ tls: { enabled: true, secretName: 'wh-tls', requireClientCertificates: true } });
     const c = containerOf(one(rendered, 'Deployment'));

@@ -64,12 +64,19 @@ describe('Helm chart: values and values.schema.json', () => {
       ['secrets.adminToken', 'short', /\/secrets\/adminToken must match pattern/],
       ['secrets.encryptionKey', 'bm90LTMyLWJ5dGVz', /\/secrets\/encryptionKey must match pattern/],
       ['networkPolicy.database.cidr', '10.0.0.1', /\/networkPolicy\/database\/cidr/],
+      // A digest goes in image.digest: in the repository or the tag it renders an invalid reference or label.
+      ['image.repository', `registry.example.com/webhooks-sidecar@sha256:${'a'.repeat(64)}`, /\/image\/repository must match pattern/],
+      ['image.tag', `0.1.0@sha256:${'a'.repeat(64)}`, /\/image\/tag must match pattern/],
+      ['image.digest', 'a'.repeat(64), /\/image\/digest must match pattern/],
+      ['image.digest', `sha256:${'A'.repeat(64)}`, /\/image\/digest must match pattern/],
       ['otel.env', { SERVICE_NAME: 'x' }, /\/otel\/env property name must be valid/],
       // A bare `off` in a values file arrives as false.
       ['dbTls.mode', false, /\/dbTls\/mode must be equal to one of the allowed values/],
       ['dbTls.mode', 'required', /\/dbTls\/mode must be equal to one of the allowed values/],
     ];
     for (const [key, value, expected] of cases) expect(problems(withValue(key, value)).join('; '), key).to.match(expected);
+    expect(problems(withValue('image.digest', `sha256:${'a'.repeat(64)}`)), 'a digest').to.deep.equal([]);
+    expect(problems(withValue('image.repository', 'registry.example.com:5000/team/webhooks-sidecar')), 'a registry with a port').to.deep.equal([]);
     expect(problems(withValue('secrets.encryptionKey', `${Buffer.alloc(32, 1).toString('base64')},${Buffer.alloc(32, 2).toString('base64')}`)), 'a key rotation list').to.deep.equal([]);
   });
 
