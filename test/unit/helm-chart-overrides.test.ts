@@ -110,6 +110,22 @@ describe('Helm chart: overrides', () => {
     expect(at(monitor, 'spec.selector.matchLabels')).to.deep.equal(at(one(rendered, 'Service'), 'spec.selector'));
   });
 
+  it('otel.existingSecret: the pods and the migration Job read its OTEL_* keys; nothing of it in the ConfigMap', () => {
+    const rendered = render({ otel: { existingSecret: 'otel-credentials', env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otlp.example.com' } } });
+    for (const workload of [one(rendered, 'Deployment'), one(rendered, 'Job')]) {
+      expect(containerOf(workload).envFrom, workload.kind).to.deep.include({ secretRef: { name: 'otel-credentials' } });
+    }
+    // The sidecar's own Secret still comes last in the pods: an OTEL_* Secret cannot override it.
+    expect(containerOf(one(rendered, 'Deployment')).envFrom!.at(-1)).to.deep.equal({ secretRef: { name: 'wh-webhooks-sidecar' } });
+    expect(one(rendered, 'ConfigMap').data).to.deep.include({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otlp.example.com' });
+    const without = render();
+    for (const workload of [one(without, 'Deployment'), one(without, 'Job')]) expect(containerOf(workload).envFrom, workload.kind).to.have.length(workload.kind === 'Job' ? 1 : 2);
+    // Credentials already in otel.env: NOTES says where they belong.
+    const inClear = render({ otel: { env: { OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k' } } }).notes;
+    expect(inClear).to.include('otel.env.OTEL_EXPORTER_OTLP_HEADERS is in the ConfigMap in clear text').and.include('otel.existingSecret');
+    expect(without.notes).to.not.include('otel.existingSecret');
+  });
+
   it('otel.env and extraEnv reach the pods; the sidecar still accepts the configuration', () => {
     const rendered = render({
       otel: { env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318', OTEL_TRACES_SAMPLER_ARG: 0.25 } },
