@@ -41,8 +41,19 @@ const reencrypt: Command = {
   summary: 'seal every signing secret under the first WEBHOOKS_ENCRYPTION_KEY, so older keys can be removed',
   async run(ctx) {
     noPositionals(ctx.args);
-    const resealed = await withDb(ctx, (db, config) => reencryptSecrets(db, new SecretBox(config.encryptionKeys)));
-    if (ctx.out.json) return ctx.out.value({ resealed });
+    const { resealed, keys } = await withDb(ctx, async (db, config) => ({
+      resealed: await reencryptSecrets(db, new SecretBox(config.encryptionKeys)),
+      keys: config.encryptionKeys.length,
+    }));
+    if (ctx.out.json) return ctx.out.value({ resealed, keys });
+    if (keys === 1) {
+      // It succeeded, so every secret opened under this one key; but in a rotation this means the
+      // process never got NEW,OLD (a pod reads its Secret only at start), and dropping OLD now
+      // would leave no secret that opens.
+      ctx.out.line("WEBHOOKS_ENCRYPTION_KEY holds one key, and every webhook's secret is sealed under it: nothing to re-seal.");
+      ctx.out.line('In a key rotation, run this where WEBHOOKS_ENCRYPTION_KEY is NEW,OLD (restart the pods after editing their Secret), and keep OLD until then.');
+      return;
+    }
     ctx.out.line(`Re-sealed the secrets of ${resealed} ${resealed === 1 ? 'webhook' : 'webhooks'} under the current key.`);
   },
 };

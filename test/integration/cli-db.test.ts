@@ -54,11 +54,20 @@ forEachDatabase('cli: db migrate and db reencrypt-secrets', (database) => {
     await sidecar.stop();
     sidecar = undefined;
 
+    // A pod that never restarted after its Secret was edited still has OLD alone: it must say so,
+    // not just "0 re-sealed", or the operator drops OLD and no secret opens any more.
+    const stale = await runCli(['db', 'reencrypt-secrets'], testEnv(dbUrl, { WEBHOOKS_ENCRYPTION_KEY: oldKey }));
+    expect(stale.code, stale.stderr).to.equal(0);
+    expect(stale.stdout).to.match(/^WEBHOOKS_ENCRYPTION_KEY holds one key, and every webhook's secret is sealed under it: nothing to re-seal\./);
+    expect(stale.stdout).to.include('NEW,OLD');
+    const staleJson = await runCli(['db', 'reencrypt-secrets', '--json'], testEnv(dbUrl, { WEBHOOKS_ENCRYPTION_KEY: oldKey }));
+    expect(JSON.parse(staleJson.stdout)).to.deep.equal({ resealed: 0, keys: 1 });
+
     const rotating = testEnv(dbUrl, { WEBHOOKS_ENCRYPTION_KEY: `${newKey},${oldKey}` });
     const first = await runCli(['db', 'reencrypt-secrets'], rotating);
     expect(first).to.include({ code: 0, stdout: 'Re-sealed the secrets of 1 webhook under the current key.\n' });
     const second = await runCli(['db', 'reencrypt-secrets', '--json'], rotating);
-    expect(JSON.parse(second.stdout)).to.deep.equal({ resealed: 0 });
+    expect(JSON.parse(second.stdout)).to.deep.equal({ resealed: 0, keys: 2 });
 
     // The old key is gone now: the secret still opens, and signs what the receiver verifies.
     sidecar = await startSidecar(dbUrl, { WEBHOOKS_ENCRYPTION_KEY: newKey });
