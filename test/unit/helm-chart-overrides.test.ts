@@ -14,6 +14,8 @@ describe('Helm chart: overrides', () => {
     const refs = [one(rendered, 'Deployment'), one(rendered, 'Job')].map((w) => containerOf(w).envFrom!.find((e) => e.secretRef)!.secretRef!.name);
     expect(refs).to.deep.equal(['identity-webhooks', 'identity-webhooks']);
     expect(at(one(rendered, 'Deployment'), 'spec.template.metadata.annotations')).to.have.keys(['checksum/config']);
+    // So an edit of that Secret rolls no pod: NOTES says to restart them (before a key's re-seal, say).
+    expect(rendered.notes).to.include('kubectl -n identity rollout restart deployment/wh-webhooks-sidecar\n').and.include('kubectl -n identity rollout status deployment/wh-webhooks-sidecar\n');
   });
 
   it('image.digest: pods and the migration Job pull repository@digest; every label stays a valid label value', () => {
