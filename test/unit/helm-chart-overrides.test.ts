@@ -3,6 +3,7 @@
  * certificates), a fixed replica count, the NetworkPolicy, a ServiceMonitor and OpenTelemetry.
  */
 import { expect } from 'chai';
+import { parse } from '../../src/cli/args';
 import { loadConfig } from '../../src/config';
 import { RenderError } from '../support/helm/functions';
 import { all, at, containerOf, one, podEnv, render } from '../support/helm/fixtures';
@@ -138,5 +139,31 @@ describe('Helm chart: overrides', () => {
     expect(env).to.include({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318', OTEL_TRACES_SAMPLER_ARG: '0.25', WEBHOOKS_LOG_LEVEL: 'debug' });
     expect(containerOf(one(rendered, 'Deployment')).env).to.deep.include({ name: 'WEBHOOKS_PLATFORM_TOKEN', valueFrom: { secretKeyRef: { name: 'platform', key: 'token' } } });
     expect(loadConfig(env).config.logLevel).to.equal('debug');
+  });
+
+  it('NOTES: the grpcurl and in-pod CLI lines speak the transport the server does, on its port', () => {
+    const lines = (notes: string, marker: string): string[] => notes.split('\n').filter((l) => l.includes(marker)).map((l) => l.trim());
+    /** Each CLI line as the CLI itself parses it: an unknown flag throws. */
+    const cliArgs = (notes: string): Array<Record<string, unknown>> =>
+      lines(notes, 'webhooks list').map((l) => ({ ...parse(l.split(' -- node dist/src/cli/main.js ')[1]!.split(' '), {}).values }));
+
+    const plain = render({ config: { grpcPort: 6000 } }).notes;
+    expect(lines(plain, 'grpcurl')).to.deep.equal(['grpcurl -plaintext localhost:50051 grpc.health.v1.Health/Check']);
+    expect(cliArgs(plain), 'the CLI dials localhost:50051 unless told').to.deep.equal([{ addr: '127.0.0.1:6000', tenant: 'TENANT' }]);
+
+    const serverName = 'wh-webhooks-sidecar.identity.svc';
+    const tls = render({ tls: { enabled: true, secretName: 'wh-tls' } }).notes;
+    expect(tls).to.not.include('-plaintext');
+    expect(lines(tls, 'grpcurl')).to.deep.equal([`grpcurl -cacert wh-tls-ca.crt -servername ${serverName} localhost:50051 grpc.health.v1.Health/Check`]);
+    expect(tls).to.include("kubectl -n identity get secret wh-tls -o jsonpath='{.data.ca\\.crt}' | base64 -d > wh-tls-ca.crt");
+    expect(cliArgs(tls)).to.deep.equal([{ addr: '127.0.0.1:50051', tls: true, ca: '/etc/webhooks/tls/ca.crt', 'server-name': serverName, tenant: 'TENANT' }]);
+    expect(tls).to.not.include('client certificate');
+
+    const mutual = render({ tls: { enabled: true, secretName: 'wh-tls', requireClientCertificates: true } }).notes;
+    expect(lines(mutual, 'grpcurl')[0]).to.include(' -cert CLIENT.crt -key CLIENT.key ');
+    expect(cliArgs(mutual)).to.deep.equal([
+      { addr: '127.0.0.1:50051', tls: true, ca: '/etc/webhooks/tls/ca.crt', 'server-name': serverName, cert: '/etc/webhooks/tls/tls.crt', key: '/etc/webhooks/tls/tls.key', tenant: 'TENANT' },
+    ]);
+    expect(mutual).to.include('The pods hold no client certificate of their own');
   });
 });
