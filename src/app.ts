@@ -41,6 +41,8 @@ export interface App {
   readonly logger: Logger;
   /** The bound port of /metrics, /healthz and /readyz. */
   readonly metricsPort: number;
+  /** StreamEvents calls open now: a stream that ended, however, is no longer counted. */
+  openStreams(): number;
   stop(): Promise<void>;
 }
 
@@ -156,6 +158,7 @@ export async function startApp(
     db,
     logger,
     metricsPort: telemetry.metricsPort,
+    openStreams: () => streams.size,
     stop: () =>
       (stopping ??= (async () => {
         telemetry.readiness.markStopping(); // gRPC health NOT_SERVING, /readyz 503

@@ -42,6 +42,11 @@ export class OpenStreams {
   closeAll(): void {
     for (const close of this.closers) close();
   }
+
+  /** How many are open now. */
+  get size(): number {
+    return this.closers.size;
+  }
 }
 
 export function ingestService(deps: HandlerDeps, ingestor: Ingestor, streams: OpenStreams): EventIngestServer {
@@ -80,6 +85,7 @@ function streamEvents(
     let chain = Promise.resolve();
     const window = new StreamWindow(STREAM_WINDOW_EVENTS, STREAM_WINDOW_BYTES);
     let closing = false;
+    let cancelled = false;
     forget = streams.add(() => {
       closing = true;
       call.pause();
@@ -102,6 +108,7 @@ function streamEvents(
       published.catch(() => undefined);
       chain = chain.then(async () => {
         const [outcome] = await published;
+        if (cancelled) return; // no one is listening; its commit stands, and a resend is a duplicate
         call.write({ result: toResult(outcome!, req.event?.id) });
         if (window.remove(bytes) && !closing) call.resume();
       });
@@ -109,6 +116,16 @@ function streamEvents(
     });
     call.on('end', () => chain.then(resolve, reject));
     call.on('error', reject);
+    // A client that cancels (or whose connection drops) ends the call with neither 'end' nor
+    // 'error': grpc-js emits 'cancelled' and destroys the stream. Nothing more can be written to
+    // it, so the call is over now; the commits under way still finish, unacknowledged.
+    const abandon = (): void => {
+      closing = true;
+      cancelled = true;
+      resolve();
+    };
+    call.on('cancelled', abandon);
+    call.on('close', abandon);
   });
   return done.finally(forget);
 }
