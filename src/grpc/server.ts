@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { EventIngestService, type EventIngestServer } from './generated/webhooks/v1/ingest';
 import { addReflection } from './reflection';
+import { decodeHugeTimestampsAsInvalid } from './timestamps';
 import { lenientStreams } from './undecodable';
 import { WebhookManagementService, type WebhookManagementServer } from './generated/webhooks/v1/management';
 
@@ -27,6 +28,7 @@ export async function startGrpcServer(
   management: WebhookManagementServer,
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<GrpcServer> {
+  decodeHugeTimestampsAsInvalid();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
   server.addService(lenientStreams(EventIngestService), ingest);
   server.addService(WebhookManagementService, management);

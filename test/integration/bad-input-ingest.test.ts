@@ -6,9 +6,12 @@
  * delivery and as a POST.
  */
 import { expect } from 'chai';
+import * as grpc from '@grpc/grpc-js';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { status, type Metadata } from '@grpc/grpc-js';
 import type { Knex } from 'knex';
-import type { Event, EventResult } from '../../src/grpc/generated/webhooks/v1/event';
+import { Event, type EventResult } from '../../src/grpc/generated/webhooks/v1/event';
+import { PublishEventResponse, PublishEventsResponse, StreamEventsResponse } from '../../src/grpc/generated/webhooks/v1/ingest';
 import { forEachDatabase } from '../support/databases';
 import { metadataOf, rejectionOf } from '../support/grpc-clients';
 import { TestReceiver } from '../support/receiver';
@@ -61,6 +64,23 @@ function sizedLogin(id: string, bytes: number): Event {
   const body = (note: string) =>
     JSON.stringify({ id, type: 'user.login', timestamp: occurredAt.toISOString(), tenant_id: TENANT, organization: null, data: { user_id: 'u-1', note } });
   return login(id, { occurredAt, data: { user_id: 'u-1', note: 'x'.repeat(bytes - Buffer.byteLength(body(''))) } });
+}
+
+/**
+ * An event's encoding with occurred_at.seconds = 2^60: valid protobuf, but beyond what a JS number
+ * holds exactly, so no client built on these types can send it; raw bytes can.
+ */
+function withHugeOccurredAt(event: Event): Buffer {
+  const writer = Event.encode({ ...event, occurredAt: undefined });
+  writer.uint32(34).fork().uint32(8).int64(2n ** 60n).join();
+  return Buffer.from(writer.finish());
+}
+
+/** A request whose field 1 holds each of these encoded events (PublishEvent(s)Request, StreamEventsRequest). */
+function requestOf(...events: Buffer[]): Buffer {
+  const writer = new BinaryWriter();
+  for (const event of events) writer.uint32(10).bytes(event);
+  return Buffer.from(writer.finish());
 }
 
 async function rowCounts(db: Knex): Promise<Counts> {
@@ -215,6 +235,62 @@ forEachDatabase('bad input on EventIngest', (database) => {
       );
       expect(await rowCounts(db)).to.deep.equal(before);
     });
+  });
+
+  describe('occurred_at seconds beyond any Date (2^60), sent as raw bytes', () => {
+    let raw: grpc.Client;
+    before(() => (raw = new grpc.Client(`127.0.0.1:${sidecar.port}`, grpc.credentials.createInsecure())));
+    after(() => raw.close());
+
+    function unary<Res>(method: string, bytes: Buffer, decode: (b: Buffer) => Res, metadata: Metadata): Promise<Res> {
+      return new Promise((resolve, reject) => {
+        raw.makeUnaryRequest(`/webhooks.v1.EventIngest/${method}`, (b: Buffer) => b, decode, bytes, metadata, (err, res) =>
+          err ? reject(err) : resolve(res!),
+        );
+      });
+    }
+    const ingestToken = () => metadataOf(sidecar.config.tokens.ingest);
+
+    it('PublishEvent: refuses it with INVALID_ARGUMENT naming event.occurred_at, and stores nothing', () =>
+      expectRefused(
+        () => unary('PublishEvent', requestOf(withHugeOccurredAt(login('huge-unary'))), PublishEventResponse.decode, ingestToken()),
+        'event.occurred_at',
+      ));
+
+    it('PublishEvent: still answers a caller without a token UNAUTHENTICATED', async () => {
+      const err = await rejectionOf(unary('PublishEvent', requestOf(withHugeOccurredAt(login('huge-no-token'))), PublishEventResponse.decode, metadataOf(undefined)));
+      expect(err.code, err.details).to.equal(status.UNAUTHENTICATED);
+    });
+
+    it('PublishEvents: answers it at events[1] naming events[1].occurred_at, and commits events[0] and [2]', () =>
+      expectMixed(
+        async (events) => {
+          const bytes = requestOf(...events.map((e, i) => (i === 1 ? withHugeOccurredAt(e) : Buffer.from(Event.encode(e).finish()))));
+          return (await unary('PublishEvents', bytes, PublishEventsResponse.decode, ingestToken())).results;
+        },
+        login('huge-batch'),
+        'events[1].occurred_at',
+        ['huge-batch-a', 'huge-batch-b'],
+      ));
+
+    it('StreamEvents: acknowledges it with INVALID_ARGUMENT naming event.occurred_at, and goes on', () =>
+      expectMixed(
+        (events) =>
+          new Promise((resolve, reject) => {
+            const call = raw.makeBidiStreamRequest('/webhooks.v1.EventIngest/StreamEvents', (b: Buffer) => b, (b: Buffer) => b, ingestToken(), {
+              deadline: Date.now() + 10_000,
+            });
+            const results: EventResult[] = [];
+            call.on('data', (b: Buffer) => results.push(StreamEventsResponse.decode(b).result!));
+            call.on('error', reject);
+            call.on('end', () => resolve(results));
+            events.forEach((e, i) => call.write(requestOf(i === 1 ? withHugeOccurredAt(e) : Buffer.from(Event.encode(e).finish()))));
+            call.end();
+          }),
+        login('huge-stream'),
+        'event.occurred_at',
+        ['huge-stream-a', 'huge-stream-b'],
+      ));
   });
 
   it('still serves a valid event afterwards, and never delivered anything it refused', async () => {
