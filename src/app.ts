@@ -113,6 +113,7 @@ export async function startApp(
     rules: { catalog, maxEventBytes: config.maxEventBytes },
     onCommitted: wakeWorker,
     telemetry: telemetry.ingest,
+    logger,
   });
   const webhooks = new WebhookManager(
     new WebhookStore(db),

@@ -5,7 +5,9 @@
  */
 import { AppError, UnavailableError } from '../errors';
 import type { Event } from '../grpc/generated/webhooks/v1/event';
+import { describeError } from '../telemetry/describe-error';
 import { IngestTelemetry } from '../telemetry/ingest-telemetry';
+import type { Logger } from '../telemetry/logger';
 import type { StoredEvent } from './event-store';
 import type { GroupCommitter } from './group-commit';
 import { validateEvent, type EventRules, type ValidEvent } from './validate-event';
@@ -20,11 +22,19 @@ export interface IngestorDeps {
   readonly clock?: () => number;
   /** The webhook.ingest span and the ingest metrics; parts built alone (tests) need none. */
   readonly telemetry?: IngestTelemetry;
+  /** Where a failed commit is reported; parts built alone (tests) may leave it out. */
+  readonly logger?: Logger;
 }
 
 const UNOBSERVED = new IngestTelemetry();
 
 export class Ingestor {
+  /**
+   * The failures already logged. Every call in a failed group commit is rejected with the same
+   * error, so logging each error once logs each failed commit once.
+   */
+  private readonly logged = new WeakSet<object>();
+
   constructor(private readonly deps: IngestorDeps) {}
 
   /** One outcome per event, in order; `where(i)` names event i in error messages. */
@@ -56,6 +66,9 @@ export class Ingestor {
     try {
       stored = await this.deps.committer.store(valid.map((v) => v.event));
     } catch (err) {
+      // The call still answers OK, with an UNAVAILABLE result per event, so the gRPC edge never
+      // sees this failure: it is logged here, or no one would learn why events are refused.
+      this.report(err);
       const error = new UnavailableError('the event store is unavailable; the event was not stored', { cause: err });
       for (const { index } of valid) outcomes[index] = { error };
       return outcomes;
@@ -65,5 +78,14 @@ export class Ingestor {
     // claim transaction that finds nothing, per commit.
     if (stored.some((s) => s.dueForClaim > 0)) this.deps.onCommitted();
     return outcomes;
+  }
+
+  /** Logs a failed commit once, however many calls and events it held; never the events. */
+  private report(err: unknown): void {
+    if (err !== null && typeof err === 'object') {
+      if (this.logged.has(err)) return;
+      this.logged.add(err);
+    }
+    this.deps.logger?.error({ error: describeError(err) }, 'storing events failed; their calls were answered UNAVAILABLE');
   }
 }
