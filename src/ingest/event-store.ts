@@ -70,10 +70,28 @@ export async function storeEvents(
     // One of these ids is stored already (or another call committed it meanwhile): run
     // again, and this time read which exist, so repeats are answered as duplicates.
     if (!isUniqueViolation(err)) throw err;
-    stored = await write(true);
+    stored = await writeReadingStored(write);
   }
   handoff?.deliver(claimed);
   return stored;
+}
+
+/**
+ * Runs of a batch that read which ids are stored first, at most. Another replica can commit one
+ * of its ids between a run's read and its write (the identity core retrying the same event
+ * elsewhere); the next run, a new transaction, reads that row too. A failure every time is no
+ * longer a race but something else, and fails the batch.
+ */
+const READ_STORED_RUNS = 3;
+
+async function writeReadingStored(write: (readStored: boolean) => Promise<StoredEvent[]>): Promise<StoredEvent[]> {
+  for (let run = 1; ; run += 1) {
+    try {
+      return await write(true);
+    } catch (err) {
+      if (!isUniqueViolation(err) || run >= READ_STORED_RUNS) throw err;
+    }
+  }
 }
 
 async function writeEvents(

@@ -8,7 +8,7 @@ import knex, { type Knex } from 'knex';
 import type { Event, EventResult } from '../../src/grpc/generated/webhooks/v1/event';
 import type { StreamEventsResponse } from '../../src/grpc/generated/webhooks/v1/ingest';
 import { DeliveryStatus } from '../../src/grpc/generated/webhooks/v1/management';
-import { eventRow } from '../../src/ingest/event-store';
+import { eventRow, storeEvents } from '../../src/ingest/event-store';
 import { forEachDatabase } from '../support/databases';
 import { metadataOf } from '../support/grpc-clients';
 import { TestReceiver } from '../support/receiver';
@@ -124,6 +124,31 @@ forEachDatabase('event ingest', (database) => {
           ]);
           expect(await repeat).to.include({ eventId: 'evt-1', duplicate: true, deliveryCount: 1 });
           expect(await rows('deliveries', { event_id: 'evt-1' })).to.equal(1);
+        } finally {
+          if (!trx.isCompleted()) await trx.rollback();
+          await blocker.destroy();
+        }
+      });
+
+      it('answers as duplicates the ids another replica commits between its read and its write', async () => {
+        const blocker = knex({ client: 'mysql2', connection: dbUrl, pool: { min: 0, max: 2 } });
+        const row = (id: string) => eventRow({ tenantId: TENANT, id, type: 'user.login', organizationId: null, occurredAt: 0, payload: '{}' }, 0, Date.now()).event;
+        const valid = (id: string) => ({ tenantId: TENANT, id, type: 'user.login', organizationId: null, occurredAt: Date.now(), payload: '{}' });
+        await blocker('events').insert(row('evt-x'));
+        // evt-y is not committed yet: the run that reads which ids exist finds evt-x only.
+        const trx = await blocker.transaction();
+        try {
+          await trx('events').insert(row('evt-y'));
+          // The first run fails on evt-x; the second reads, then waits on evt-y's lock.
+          const stored = storeEvents(sidecar.app.db, [valid('evt-x'), valid('evt-y')], Date.now());
+          stored.catch(() => undefined); // awaited below
+          await untilInsertWaits(blocker, 'the run that read the stored ids to insert evt-y, and wait on it');
+          await trx.commit(); // the other replica's evt-y: the second run fails on it too
+          expect((await stored).map((s) => [s.eventId, s.duplicate])).to.deep.equal([
+            ['evt-x', true],
+            ['evt-y', true],
+          ]);
+          expect(await rows('events')).to.equal(2);
         } finally {
           if (!trx.isCompleted()) await trx.rollback();
           await blocker.destroy();
