@@ -41,6 +41,13 @@ export interface StoredEvent {
 /** Rows per multi-row INSERT: events can be 64 KiB each, and SQLite caps bound variables. */
 const EVENT_CHUNK = 100;
 const DELIVERY_CHUNK = 500;
+/**
+ * Payload bytes per multi-row INSERT at most (a single larger event still goes alone): with
+ * WEBHOOKS_MAX_EVENT_BYTES at its 1 MiB maximum, a group commit's events in one statement passed
+ * MariaDB's max_allowed_packet (16 MiB by default), which resets the connection, and every call
+ * in the commit failed, again on each retry. 4 MiB leaves room for escaping and the other columns.
+ */
+const CHUNK_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
 export async function storeEvents(
   db: Knex,
@@ -269,9 +276,20 @@ async function insertChunks(
   table: string,
   columns: readonly string[],
   rows: readonly Record<string, unknown>[],
-  size: number,
+  maxRows: number,
 ): Promise<void> {
-  for (let i = 0; i < rows.length; i += size) {
-    await tx.insert(table, columns, rows.slice(i, i + size));
+  let start = 0;
+  while (start < rows.length) {
+    let end = start;
+    let bytes = 0;
+    while (end < rows.length && end - start < maxRows) {
+      const payload = rows[end]!.payload;
+      const size = typeof payload === 'string' ? Buffer.byteLength(payload) : 0;
+      if (end > start && bytes + size > CHUNK_PAYLOAD_BYTES) break;
+      bytes += size;
+      end += 1;
+    }
+    await tx.insert(table, columns, rows.slice(start, end));
+    start = end;
   }
 }

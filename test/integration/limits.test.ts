@@ -123,4 +123,22 @@ forEachDatabase('limits', (database) => {
     expect(results.filter((r) => r.error === undefined)).to.have.length(100);
     expect(await rows('events')).to.equal(100);
   });
+
+  // MariaDB refuses a statement over max_allowed_packet (16 MiB by default) by resetting the
+  // connection; SQLite has no such limit.
+  if (database.name === 'mysql') {
+    it('commits concurrent calls of 1 MB events together, over max_allowed_packet, when WEBHOOKS_MAX_EVENT_BYTES allows them', async () => {
+      await sidecar.stop();
+      sidecar = await startSidecar(await database.create(), { WEBHOOKS_MAX_EVENT_BYTES: '1048576' });
+      // 3 calls of 7 events of 1 MB: each call within the 8 MiB message limit, together 21 MB.
+      const calls = [0, 1, 2].map((c) =>
+        sidecar.ingest.publishEvents({ events: Array.from({ length: 7 }, (_, i) => login(`mb-${c}-${i}`, 1_000_000)) }),
+      );
+      const answers = await Promise.all(calls);
+      for (const { results } of answers) {
+        expect(results.map((r) => r.error?.message ?? 'ok')).to.deep.equal(Array(7).fill('ok'));
+      }
+      expect(await rows('events')).to.equal(21);
+    });
+  }
 });
