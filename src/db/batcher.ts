@@ -13,6 +13,9 @@ export interface BatcherOptions<In> {
   /** Weight per write at most (a single heavier submission still goes alone). */
   readonly maxWeight: number;
   readonly weightOf?: (item: In) => number;
+  /** A second bound per write, in bytes (sizeOf), kept the same way as maxWeight. */
+  readonly maxBytes?: number;
+  readonly sizeOf?: (item: In) => number;
   /**
    * Writes under way at once (default 1). More than one overlaps the round trips of one write
    * with the commit of another; the database still groups their log flushes.
@@ -82,13 +85,17 @@ export class Batcher<In, Out> {
   }
 
   private take(): Array<Waiting<In, Out>> {
-    const weightOf = this.options.weightOf ?? (() => 1);
+    const { maxWeight, weightOf = () => 1, maxBytes = Infinity, sizeOf = () => 0 } = this.options;
     let weight = 0;
+    let bytes = 0;
     let n = 0;
     while (n < this.queue.length) {
-      const next = weightOf(this.queue[n]!.item);
-      if (n > 0 && weight + next > this.options.maxWeight) break;
+      const item = this.queue[n]!.item;
+      const next = weightOf(item);
+      const size = sizeOf(item);
+      if (n > 0 && (weight + next > maxWeight || bytes + size > maxBytes)) break;
       weight += next;
+      bytes += size;
       n += 1;
     }
     const batch = this.queue.slice(0, n);

@@ -12,6 +12,14 @@ import { Batcher } from '../db/batcher';
 import { keyOf, storeEvents, type Handoff, type StoredEvent } from './event-store';
 import type { ValidEvent } from './validate-event';
 
+/**
+ * Event bodies per transaction at most (one larger call still goes in one). The event count alone
+ * let a commit hold a thousand 1 MiB events (WEBHOOKS_MAX_EVENT_BYTES at its maximum, one per
+ * call): a gigabyte held in memory and in one transaction's undo and redo. 16 MiB is two of the
+ * largest calls (8 MiB messages); events of the default 64 KiB still fill 256 per commit.
+ */
+const MAX_BATCH_PAYLOAD_BYTES = 16 * 1024 * 1024;
+
 export class GroupCommitter {
   private readonly batcher: Batcher<readonly ValidEvent[], StoredEvent[]>;
   /** The last submission, not yet settled, that holds each (tenant_id, id). */
@@ -38,7 +46,14 @@ export class GroupCommitter {
         let offset = 0;
         return calls.map((events) => stored.slice(offset, (offset += events.length)));
       },
-      { maxWeight: maxBatchEvents, weightOf: (events) => events.length, maxInFlight },
+      {
+        maxWeight: maxBatchEvents,
+        weightOf: (events) => events.length,
+        maxBytes: MAX_BATCH_PAYLOAD_BYTES,
+        // Characters, not bytes: close enough for a bound, without encoding every body again.
+        sizeOf: (events) => events.reduce((sum, e) => sum + e.payload.length, 0),
+        maxInFlight,
+      },
     );
   }
 

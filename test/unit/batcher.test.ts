@@ -2,6 +2,7 @@
  * The Batcher's gathering (src/db/batcher.ts): without gatherMs the first submission after a quiet
  * moment is written on the next turn of the event loop; with it, that submission waits for company,
  * so submissions a few turns apart share one write (the recorder's, for an event's deliveries).
+ * A write holds at most maxWeight of weight and maxBytes of size.
  */
 import { expect } from 'chai';
 import { Batcher } from '../../src/db/batcher';
@@ -39,5 +40,21 @@ describe('Batcher', () => {
     const { writes, results } = await submitApart(50);
     expect(writes).to.deep.equal([3]);
     expect(results).to.deep.equal(['a written', 'b written', 'c written']);
+  });
+
+  it('bounds a write by maxBytes as well as maxWeight, a single larger submission going alone', async () => {
+    const writes: string[][] = [];
+    const batcher = new Batcher<string, string>(
+      async (items) => {
+        writes.push([...items]);
+        await nextTurn();
+        return items.map((item) => `${item} written`);
+      },
+      { maxWeight: 100, maxBytes: 10, sizeOf: (item) => item.length },
+    );
+    const items = ['aaaa', 'bbbb', 'cccc', 'dddddddddddd', 'ee', 'ff'];
+    const results = await Promise.all(items.map((item) => batcher.submit(item)));
+    expect(writes).to.deep.equal([['aaaa', 'bbbb'], ['cccc'], ['dddddddddddd'], ['ee', 'ff']]);
+    expect(results).to.deep.equal(items.map((item) => `${item} written`));
   });
 });
