@@ -60,6 +60,9 @@ export class UnavailableError extends AppError {
   readonly kind = 'unavailable';
 }
 
+/** The process is stopping: the caller goes to another replica. Expected, so not logged. */
+export class StoppingError extends UnavailableError {}
+
 /** An RPC whose messages are designed but whose behaviour comes in a later release. */
 export class UnimplementedError extends AppError {
   readonly kind = 'unimplemented';

@@ -11,6 +11,7 @@ import type {
   ServerDuplexStream,
   ServerUnaryCall,
 } from '@grpc/grpc-js';
+import { StoppingError } from '../errors';
 import { describeError } from '../telemetry/describe-error';
 import type { Logger } from '../telemetry/logger';
 import { Authenticator, platformScopeOf, tenantOf, type Role } from './auth';
@@ -72,7 +73,7 @@ function contextOf(deps: HandlerDeps, metadata: Metadata, allowed: readonly Role
 
 function reportError(logger: Logger, method: string, err: unknown): ReturnType<typeof toServiceError> {
   const code = statusCodeOf(err);
-  if (code === status.INTERNAL || code === status.UNAVAILABLE) {
+  if ((code === status.INTERNAL || code === status.UNAVAILABLE) && !(err instanceof StoppingError)) {
     logger.error({ error: describeError(err), method }, 'request failed');
   }
   return toServiceError(err);

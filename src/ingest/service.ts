@@ -1,6 +1,6 @@
 /** The EventIngest gRPC service: the identity core's door. */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { InputError } from '../errors';
+import { InputError, StoppingError } from '../errors';
 import type { EventResult } from '../grpc/generated/webhooks/v1/event';
 import type {
   EventIngestServer,
@@ -28,8 +28,9 @@ const STREAM_WINDOW_BYTES = MAX_RECEIVE_MESSAGE_BYTES;
 
 /**
  * The StreamEvents calls open in this process. The identity core keeps one open for good, so on
- * shutdown each is ended (OK) once the events it sent are committed and acknowledged; the core
- * reconnects, to another replica.
+ * shutdown each stops reading, acknowledges the events it read once they are committed, and ends
+ * UNAVAILABLE: what the core sent after those was not read, and it sends that again, to another
+ * replica. (An OK end would read as "all processed" to a client that has not finished sending.)
  */
 export class OpenStreams {
   private readonly closers = new Set<() => void>();
@@ -86,10 +87,15 @@ function streamEvents(
     const window = new StreamWindow(STREAM_WINDOW_EVENTS, STREAM_WINDOW_BYTES);
     let closing = false;
     let cancelled = false;
+    let clientDone = false;
     forget = streams.add(() => {
       closing = true;
       call.pause();
-      chain.then(resolve, reject);
+      const stopped = (): void =>
+        clientDone
+          ? resolve()
+          : reject(new StoppingError('the server is stopping; events not acknowledged were not stored: send them again'));
+      chain.then(stopped, reject);
     });
     call.on('data', (req: StreamEventsRequest) => {
       if (closing) return; // not acknowledged, so the core sends it again elsewhere
@@ -114,7 +120,10 @@ function streamEvents(
       });
       chain.catch(reject);
     });
-    call.on('end', () => chain.then(resolve, reject));
+    call.on('end', () => {
+      clientDone = true;
+      chain.then(resolve, reject);
+    });
     call.on('error', reject);
     // A client that cancels (or whose connection drops) ends the call with neither 'end' nor
     // 'error': grpc-js emits 'cancelled' and destroys the stream. Nothing more can be written to

@@ -396,6 +396,30 @@ forEachDatabase('event ingest', (database) => {
       });
     }
 
+    it('on shutdown, acknowledges every streamed event it stored, then ends the stream UNAVAILABLE', async () => {
+      const call = sidecar.ingestClient.streamEvents(metadataOf(sidecar.config.tokens.ingest));
+      const acked: string[] = [];
+      call.on('data', (res: StreamEventsResponse) => acked.push(res.result!.eventId));
+      const ended = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+      call.on('error', () => undefined); // the status, as an error: read from 'status'
+      const first = new Promise((resolve) => call.once('data', resolve));
+      for (let i = 0; i < 200; i += 1) call.write({ event: login(`evt-stop-${i}`) });
+      await first;
+      const stopped = sidecar.app.stop(); // while the client is still sending
+      for (let i = 200; i < 210; i += 1) call.write({ event: login(`evt-stop-${i}`) });
+      const status = await ended;
+      await stopped;
+      expect(status.code, status.details).to.equal(14); // UNAVAILABLE: send the rest again, elsewhere
+      const db = knex(database.name === 'mysql' ? { client: 'mysql2', connection: dbUrl } : { client: 'better-sqlite3', connection: { filename: dbUrl.slice('sqlite:'.length) }, useNullAsDefault: true });
+      try {
+        const stored = (await db('events').orderBy('id').pluck('id')) as string[];
+        expect(stored, 'stored is exactly what was acknowledged').to.deep.equal([...acked].sort());
+        expect(acked.length).to.be.below(210);
+      } finally {
+        await db.destroy();
+      }
+    });
+
     it('acknowledges a bad streamed event with INVALID_ARGUMENT and goes on', async () => {
       const events = [login('evt-good-1'), login('evt-bad', { type: 'user.nonexistent' }), login('evt-good-1'), login('evt-good-2')];
       const { acks, committed, status } = await stream(events);
