@@ -41,17 +41,17 @@ export function validateEvent(
   const field = (name: string): string => `${where}.${name}`;
   if (event.tenantId === '') throw new InputError(field('tenant_id'), 'is required');
   if (!isValidTenantId(event.tenantId)) {
-    throw new InputError(field('tenant_id'), 'must be 1-64 characters of [A-Za-z0-9._:-]');
+    throw new InputError(field('tenant_id'), 'must be 1-64 characters of [A-Za-z0-9._:-], starting with a letter or digit');
   }
   if (event.id !== '' && !EVENT_ID.test(event.id)) {
-    throw new InputError(field('id'), 'must be 1-128 characters of [A-Za-z0-9._:-]');
+    throw new InputError(field('id'), 'must be 1-128 characters of [A-Za-z0-9._:-], starting with a letter or digit');
   }
   if (event.type === '') throw new InputError(field('type'), 'is required');
   if (!rules.catalog.has(event.type)) {
     throw new InputError(field('type'), `unknown event type "${printable(event.type)}"`);
   }
   if (event.organizationId !== '' && !ORGANIZATION_ID.test(event.organizationId)) {
-    throw new InputError(field('organization_id'), 'must be 1-128 characters of [A-Za-z0-9._:-]');
+    throw new InputError(field('organization_id'), 'must be 1-128 characters of [A-Za-z0-9._:-], starting with a letter or digit');
   }
   if (event.organizationId === '' && event.type.startsWith('organization.')) {
     throw new InputError(field('organization_id'), `is required for ${event.type} events`);

@@ -174,6 +174,18 @@ forEachDatabase('bad input on EventIngest', (database) => {
         expectRefused(() => sidecar.ingest.publishEvent({ event: event(`unary-bad-${n}`) }), `event.${field}`));
     });
 
+    for (const [field, event] of [
+      ['id', login('.starts-with-a-dot')],
+      ['tenant_id', login('first-char-tenant', { tenantId: '-tenant' })],
+      ['organization_id', login('first-char-org', { organizationId: ':org' })],
+    ] as const) {
+      it(`refuses an event whose ${field} does not start with a letter or digit, saying so`, async () => {
+        await expectRefused(() => sidecar.ingest.publishEvent({ event }), `event.${field}`);
+        const err = await rejectionOf(sidecar.ingest.publishEvent({ event }));
+        expect(err.details).to.match(/characters of \[A-Za-z0-9._:-\], starting with a letter or digit$/);
+      });
+    }
+
     it('accepts an event whose body is exactly WEBHOOKS_MAX_EVENT_BYTES and delivers that body', async () => {
       const { result } = await sidecar.ingest.publishEvent({ event: sizedLogin('exact-size', MAX_EVENT_BYTES) });
       expect(result).to.deep.include({ eventId: 'exact-size', duplicate: false, deliveryCount: 1, error: undefined });
