@@ -374,19 +374,20 @@ forEachDatabase('event ingest', (database) => {
         const call = sidecar.ingestClient.streamEvents(metadataOf(sidecar.config.tokens.ingest));
         call.on('error', () => undefined);
         try {
-          // evt-x waits on the blocker's uncommitted row; the events after it commit, unacknowledged
-          // behind it, until 1,024 wait (the window) and reading pauses.
-          const x = { tenantId: TENANT, id: 'evt-x', type: 'user.login', organizationId: null, occurredAt: 0, payload: '{}' };
+          // evt-a waits on the blocker's uncommitted row; the events after it commit, unacknowledged
+          // behind it, until 1,024 wait (the window) and reading pauses. Their ids sort after
+          // evt-a: the waiting insert's lock covers the gap before evt-a, and would hold them too.
+          const x = { tenantId: TENANT, id: 'evt-a', type: 'user.login', organizationId: null, occurredAt: 0, payload: '{}' };
           await trx('events').insert(eventRow(x, 0, Date.now()).event);
-          call.write({ event: login('evt-x') });
+          call.write({ event: login('evt-a') });
           await waitUntil(async () => {
             const [found] = (await blocker.raw(
               "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'insert into `events`%' AND state = 'update'",
             )) as [Array<{ n: number }>];
             return Number(found[0]!.n) > 0;
-          }, 'the commit of evt-x to wait on the lock');
+          }, 'the commit of evt-a to wait on the lock');
           for (let i = 0; i < 1_100; i += 1) call.write({ event: login(`evt-w-${i}`) });
-          await waitUntil(async () => (await rows('events')) === 1_023, 'the window to fill: evt-x and 1,023 events after it read');
+          await waitUntil(async () => (await rows('events')) === 1_023, 'the window to fill: evt-a and 1,023 events after it read');
           call.cancel();
           await waitUntil(() => sidecar.app.openStreams() === 0, 'the cancelled stream to be let go');
         } finally {
