@@ -125,9 +125,10 @@ function streamEvents(
       chain.then(resolve, reject);
     });
     call.on('error', reject);
-    // A client that cancels (or whose connection drops) ends the call with neither 'end' nor
-    // 'error': grpc-js emits 'cancelled' and destroys the stream. Nothing more can be written to
-    // it, so the call is over now; the commits under way still finish, unacknowledged.
+    // When a client cancels (or its connection drops), grpc-js emits 'cancelled' and destroys the
+    // stream: one whose reading is paused then never emits 'end' (nor 'error'), and the call
+    // would never end. Nothing more can be written to it, so the call is over now; the commits
+    // under way still finish, unacknowledged.
     const abandon = (): void => {
       closing = true;
       cancelled = true;
