@@ -4,9 +4,11 @@
  */
 import { expect } from 'chai';
 import { status } from '@grpc/grpc-js';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import type { Knex } from 'knex';
 import { Timestamp } from '../../src/grpc/generated/google/protobuf/timestamp';
 import {
+  GetWebhookStatsRequest,
   ListDeliveriesRequest,
   RetryFailedDeliveriesRequest,
   type DeliveryStatus,
@@ -57,6 +59,14 @@ const token = (json: string) => Buffer.from(json, 'utf8').toString('base64url');
 function withFarTimestamp(message: Uint8Array, fieldNumber: number): Uint8Array {
   const ts = Timestamp.encode({ seconds: 10 ** 13, nanos: 0 }).finish();
   return Buffer.concat([message, Buffer.from([(fieldNumber << 3) | 2, ts.length]), ts]);
+}
+/**
+ * A message with a Timestamp or Duration field appended whose seconds are 2^60: valid protobuf,
+ * beyond what a JS number holds exactly (src/grpc/timestamps.ts), so only raw bytes can send it.
+ */
+function withHugeSeconds(message: Uint8Array, fieldNumber: number): Uint8Array {
+  const inner = new BinaryWriter().uint32(8).int64(2n ** 60n).finish();
+  return Buffer.concat([message, Buffer.from([(fieldNumber << 3) | 2, inner.length]), inner]);
 }
 const listDeliveriesBytes = ListDeliveriesRequest.encode({ webhookId: '', status: 0, startTime: undefined, endTime: undefined, pageSize: 0, pageToken: '' }).finish();
 
@@ -132,6 +142,7 @@ const CASES: Record<string, readonly Case[]> = {
     { name: 'a 65-character webhook_id', field: 'webhook_id', call: (c) => listDeliveries(c, { webhookId: LONG_ID }) },
     { name: 'a start_time past any date', field: 'start_time', call: (c) => c.raw('ListDeliveries', withFarTimestamp(listDeliveriesBytes, 3)) },
     { name: 'an end_time past any date', field: 'end_time', call: (c) => c.raw('ListDeliveries', withFarTimestamp(listDeliveriesBytes, 4)) },
+    { name: 'a start_time with seconds beyond 2^53', field: 'start_time', call: (c) => c.raw('ListDeliveries', withHugeSeconds(listDeliveriesBytes, 3)) },
   ],
   GetDelivery: [
     { name: 'an empty id', field: 'id', call: (c) => c.admin.getDelivery({ id: '' }) },
@@ -160,6 +171,11 @@ const CASES: Record<string, readonly Case[]> = {
     { name: 'an empty webhook_id', field: 'webhook_id', call: (c) => c.admin.getWebhookStats({ webhookId: '', window: undefined }) },
     { name: 'a negative window', field: 'window', call: (c) => c.admin.getWebhookStats({ webhookId: c.hook.id, window: { seconds: -60, nanos: 0 } }) },
     { name: 'a window over 90 days', field: 'window', call: (c) => c.admin.getWebhookStats({ webhookId: c.hook.id, window: { seconds: 91 * DAY_S, nanos: 0 } }) },
+    {
+      name: 'a window with seconds beyond 2^53',
+      field: 'window',
+      call: (c) => c.raw('GetWebhookStats', withHugeSeconds(GetWebhookStatsRequest.encode({ webhookId: c.hook.id, window: undefined }).finish(), 2)),
+    },
   ],
   ListEventTypes: [{ name: 'no x-tenant-id', field: 'x-tenant-id', call: (c) => c.adminAs(undefined).listEventTypes({}) }],
 };
