@@ -21,7 +21,7 @@ const RECORDING_PER_SLOT = 8;
 
 interface Sending {
   readonly claim: ClaimedDelivery;
-  readonly task: Promise<void>;
+  task: Promise<void>;
 }
 
 export class SendStage {
@@ -66,11 +66,15 @@ export class SendStage {
   launch(delivery: ClaimedDelivery): void {
     bump(this.sendingPer, delivery.webhookId, 1);
     const startedAt = performance.now();
+    // Registered before the attempt starts: one that ends at once (its webhook was deleted) frees
+    // its slot from inside deliverOnce, and an entry added after that would hold the slot for good.
+    const entry: Sending = { claim: delivery, task: Promise.resolve() };
+    this.sending.set(delivery.id, entry);
     let sent = false;
     const freeSlot = (): void => {
       if (sent) return;
       sent = true;
-      this.sending.delete(delivery.id);
+      if (this.sending.get(delivery.id) === entry) this.sending.delete(delivery.id);
       bump(this.sendingPer, delivery.webhookId, -1);
       this.onSlotFree(delivery, performance.now() - startedAt);
     };
@@ -88,7 +92,7 @@ export class SendStage {
         this.recording.delete(task);
         this.onRecorded();
       });
-    this.sending.set(delivery.id, { claim: delivery, task });
+    entry.task = task;
     this.recording.add(task);
   }
 
