@@ -2,19 +2,29 @@
  * A disabled webhook's deliveries are paused, not dropped: they keep their place and go out when
  * the webhook is enabled again, unless the admin discards them. Deliveries in flight are paused
  * too; the attempt's fenced write keeps them paused (src/outbox/record.ts).
+ *
+ * A claimed delivery keeps its claim id and its lease end (next_attempt_at) while paused: its
+ * attempt may still be under way, and resuming it must not make it due for a second worker
+ * while the first is still sending it (the receiver got the same delivery twice at once, and the
+ * first attempt's write was fenced out as a lost lease).
  */
 import type { Knex } from 'knex';
 import type { Tx } from '../db/transaction';
 
-/** A webhook's pending deliveries become paused. */
+/** A webhook's pending deliveries become paused; a claimed one keeps its lease end. */
 const PAUSE_SQL =
-  "UPDATE deliveries SET status = 'paused', next_attempt_at = NULL, updated_at = ? WHERE tenant_id = ? AND webhook_id = ? AND status = 'pending'";
+  "UPDATE deliveries SET status = 'paused', next_attempt_at = CASE WHEN claim_id IS NULL THEN NULL ELSE next_attempt_at END, updated_at = ? " +
+  "WHERE tenant_id = ? AND webhook_id = ? AND status = 'pending'";
 
 export async function pauseDeliveries(db: Knex, tenantId: string, webhookId: string, now: number): Promise<void> {
   await db.raw(PAUSE_SQL, [now, tenantId, webhookId]);
 }
 
-/** Paused deliveries become due now, or are ended as failed when discarded. */
+/**
+ * Paused deliveries become due now, or are ended as failed when discarded. One whose lease is
+ * still running stays claimed and falls due when its lease ends: its worker's write (fenced by
+ * the claim id) settles it before then, or, if that worker died, any worker takes it after.
+ */
 export async function resumeDeliveries(
   db: Knex,
   tenantId: string,
@@ -32,7 +42,11 @@ export async function resumeDeliveries(
       updated_at: now,
     });
   }
-  return paused.update({ status: 'pending', claim_id: null, next_attempt_at: now, updated_at: now });
+  return paused.update({
+    status: 'pending',
+    next_attempt_at: db.raw('CASE WHEN claim_id IS NOT NULL AND next_attempt_at > ? THEN next_attempt_at ELSE ? END', [now, now]),
+    updated_at: now,
+  });
 }
 
 /** A disabled webhook: it stops receiving, and its waiting deliveries are paused. */

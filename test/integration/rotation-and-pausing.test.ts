@@ -152,6 +152,25 @@ forEachDatabase('secret rotation and pausing', (database) => {
     expect(await stats(webhook!.id)).to.include({ deliveriesPaused: 0, deliveriesSucceeded: 3, attempts: 3 });
   });
 
+  it('sends a delivery once when its webhook is disabled and enabled again while its attempt is in flight', async () => {
+    await start({ WEBHOOKS_REQUEST_TIMEOUT_MS: '5000' });
+    receiver.answerDelayMs = 1_500; // the attempt is still under way when the webhook is enabled again
+    const { webhook } = await createHook();
+    await publish('evt-1');
+    await receiver.waitForRequests(1);
+    await setEnabled(webhook!.id, false);
+    await setEnabled(webhook!.id, true);
+
+    const [delivery] = await allSettled(webhook!.id, SUCCEEDED, 1);
+    // Resuming kept the lease of the attempt in flight: no second worker took the delivery, and
+    // the first attempt's write was not fenced out.
+    expect(receiver.requests.map((r) => r.headers['webhook-id'])).to.deep.equal([delivery!.id]);
+    expect(delivery).to.include({ attemptCount: 1, lastStatusCode: 200 });
+    const { attempts } = await admin().getDelivery({ id: delivery!.id });
+    expect(attempts.map((a) => [a.attemptNumber, a.statusCode])).to.deep.equal([[1, 200]]);
+    expect(await stats(webhook!.id)).to.include({ deliveriesSucceeded: 1, deliveriesPending: 0, attempts: 1 });
+  });
+
   it('discards paused deliveries as failed, never sent, when enabled with discard_paused_deliveries', async () => {
     await start();
     const { webhook } = await createHook();
