@@ -119,7 +119,11 @@ export async function startApp(
     new WebhookStore(db),
     secrets,
     { catalog, allowedCidrs: config.allowedCidrs },
-    { secretOverlapMs: config.secretOverlapMs, onDeliveriesDue: wakeWorker },
+    {
+      secretOverlapMs: config.secretOverlapMs,
+      onDeliveriesDue: wakeWorker,
+      onWebhookChanged: (webhookId) => worker.webhookChanged(webhookId),
+    },
   );
   const history = new DeliveryHistory(db);
   const redelivery = new Redelivery(db, webhooks, history, wakeWorker, config.maxEventBytes, bodiesApart);

@@ -19,10 +19,13 @@ export class LeaseReturns {
     private readonly logger: Logger,
   ) {}
 
-  /** Settles once these claims are given back (or the write failed and was logged). */
-  giveBack(claims: readonly ClaimedDelivery[]): Promise<void> {
+  /**
+   * Settles once these claims are given back (or the write failed and was logged); `pausedOnly`
+   * for those of a disabled webhook (src/outbox/record.ts).
+   */
+  giveBack(claims: readonly ClaimedDelivery[], pausedOnly = false): Promise<void> {
     if (claims.length === 0) return Promise.resolve();
-    const done = releaseClaims(this.db, claims, Date.now())
+    const done = releaseClaims(this.db, claims, Date.now(), pausedOnly)
       .catch((err: unknown) => this.logger.warn({ error: describeError(err) }, 'releasing leases failed; they expire on their own'))
       .finally(() => this.writing.delete(done));
     this.writing.add(done);

@@ -26,6 +26,7 @@ import { LeaseReturns } from './lease-returns';
 import { ClaimDepth } from './pace';
 import { Places, type Reservation } from './places';
 import { SendStage, type SendOptions } from './send-stage';
+import { WebhookViews } from './webhook-views';
 
 export interface WorkerOptions extends SendOptions {
   readonly pollIntervalMs: number;
@@ -72,6 +73,11 @@ export class DeliveryWorker {
   /** A slot was freed while a claim was under way. */
   private freedDuringClaim = false;
   private readonly claimFailures: OutageLog;
+  /** Each webhook's URL, secrets and state as last read: a queued delivery is sent from a recent one. */
+  private readonly views: WebhookViews;
+  /** A refresh of the views is under way (or waits out a failure). */
+  private refreshing = false;
+  private readonly refreshFailures: OutageLog;
 
   constructor(
     private readonly deps: DeliverDeps,
@@ -95,6 +101,16 @@ export class DeliveryWorker {
       () => this.pump(), // the recording queue has room
     );
     this.claimFailures = new OutageLog(deps.logger, 'claiming deliveries');
+    this.views = new WebhookViews(deps.db, leaseMsFor(options.requestTimeoutMs));
+    this.refreshFailures = new OutageLog(deps.logger, 'reading webhooks for queued deliveries');
+  }
+
+  /**
+   * The webhook was changed or deleted in this process: its queued deliveries wait for a fresh
+   * read of it instead of going out with the old URL or secret, or to a disabled endpoint.
+   */
+  webhookChanged(webhookId: string): void {
+    this.views.changed(webhookId);
   }
 
   start(): void {
@@ -169,9 +185,9 @@ export class DeliveryWorker {
   }
 
   /** Frees the places of claimed deliveries that will not be sent here, and gives them back. */
-  private drop(claims: readonly ClaimedDelivery[]): void {
+  private drop(claims: readonly ClaimedDelivery[], pausedOnly = false): void {
     for (const delivery of claims) this.places.add(delivery.webhookId, -1);
-    void this.leases.giveBack(claims);
+    void this.leases.giveBack(claims, pausedOnly);
   }
 
   /** Places taken: queued, sending, asked for by the claims under way, reserved by handoffs. */
@@ -274,18 +290,55 @@ export class DeliveryWorker {
   private pumpOnce(): void {
     if (this.ready.length === 0) return;
     const late: ClaimedDelivery[] = [];
+    const disabled: ClaimedDelivery[] = [];
     const keep: ClaimedDelivery[] = [];
+    const stale: ClaimedDelivery[] = [];
     const now = Date.now();
     for (const delivery of this.ready) {
       if (!leaseCoversAttempt(delivery.leaseExpiresAt, now, this.options.requestTimeoutMs)) late.push(delivery);
       else if (!this.running || !this.send.mayLaunch(delivery.webhookId)) keep.push(delivery);
-      else this.send.launch(delivery);
+      else {
+        const view = this.views.viewFor(delivery, now);
+        if (view === undefined) {
+          keep.push(delivery);
+          stale.push(delivery);
+        } else if (view !== null && !view.enabled) {
+          // Paused in the database when it was disabled: it goes out when the webhook is enabled.
+          disabled.push(delivery);
+        } else {
+          // A deleted webhook (null) is ended by the attempt itself, fenced like any write.
+          this.send.launch(view === delivery.webhook ? delivery : { ...delivery, webhook: view });
+        }
+      }
     }
     this.ready = keep;
+    if (stale.length > 0) this.refreshViews(stale);
+    if (disabled.length > 0) this.drop(disabled, true);
     if (late.length === 0) return;
     // Its lease could run out before its attempt ended: give it back rather than risk two
     // workers sending it at once.
     this.drop(late);
+  }
+
+  /** One read of the webhooks of queued deliveries whose views are too old, then another pass. */
+  private refreshViews(stale: readonly ClaimedDelivery[]): void {
+    if (this.refreshing) return;
+    this.refreshing = true;
+    this.views.refresh(stale).then(
+      () => {
+        this.refreshFailures.succeeded();
+        this.refreshing = false;
+        this.pump();
+      },
+      (err: unknown) => {
+        this.refreshFailures.failed(err);
+        // Nothing else may wake the queue (it can be full, with no slot busy): look again soon.
+        setTimeout(() => {
+          this.refreshing = false;
+          this.pump();
+        }, this.options.pollIntervalMs).unref();
+      },
+    );
   }
 
   private sleep(): Promise<void> {

@@ -36,6 +36,11 @@ export interface ManagerOptions {
   readonly secretOverlapMs: number;
   /** Deliveries became due (a webhook was enabled again): wake the workers. */
   readonly onDeliveriesDue: () => void;
+  /**
+   * A webhook's URL, secret or state changed, or it was deleted, and the change is committed: this
+   * process's worker must not send its queued deliveries from what it read before.
+   */
+  readonly onWebhookChanged?: (webhookId: string) => void;
   readonly clock?: () => number;
 }
 
@@ -110,6 +115,7 @@ export class WebhookManager {
       if (patch.enabled) changes.disabledReason = null;
     }
     if (!(await this.store.update(tenantId, id, changes, { now: this.clock(), discardPaused }))) throw notFound(id);
+    this.options.onWebhookChanged?.(id);
     if (changes.enabled === true && !discardPaused) this.options.onDeliveriesDue();
     return this.get(tenantId, id);
   }
@@ -132,11 +138,13 @@ export class WebhookManager {
       now,
     });
     if (!rotated) throw notFound(id);
+    this.options.onWebhookChanged?.(id);
     return { secret, previousExpiresAt };
   }
 
   async delete(tenantId: string, id: string): Promise<void> {
     if (!(await this.store.delete(tenantId, checkId(id)))) throw notFound(id);
+    this.options.onWebhookChanged?.(id);
   }
 }
 

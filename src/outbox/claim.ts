@@ -30,6 +30,8 @@ export interface ClaimedDelivery {
     readonly secretSealed: string;
     readonly previousSecretSealed: string | null;
     readonly previousSecretExpiresAt: number | null;
+    /** False once it is disabled: its deliveries are paused, and are not sent. */
+    readonly enabled: boolean;
   } | null;
 }
 
@@ -111,6 +113,7 @@ async function loadClaimed(
       'w.secret_sealed',
       'w.previous_secret_sealed',
       'w.previous_secret_expires_at',
+      'w.enabled',
     )) as Array<Record<string, unknown>>;
   return rows.map((row) => ({
     id: row.id as string,
@@ -133,6 +136,7 @@ async function loadClaimed(
             previousSecretSealed: (row.previous_secret_sealed as string | null) ?? null,
             previousSecretExpiresAt:
               row.previous_secret_expires_at === null ? null : Number(row.previous_secret_expires_at),
+            enabled: Boolean(row.enabled),
           },
   }));
 }

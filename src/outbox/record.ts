@@ -181,16 +181,26 @@ export async function abandon(db: Knex, claimed: ClaimedDelivery, reason: string
     .update({ status: 'failed', claim_id: null, next_attempt_at: null, last_error: reason, completed_at: now, updated_at: now });
 }
 
-/** Gives claimed deliveries back, due now: a stopping worker's unsent work, for another. */
-export async function releaseClaims(db: Knex, claims: ReadonlyArray<{ id: string; claimId: string }>, now: number): Promise<void> {
+/**
+ * Gives claimed deliveries back, due now: a stopping worker's unsent work, for another. One paused
+ * meanwhile (its webhook was disabled) stays paused, unclaimed, so enabling the webhook makes it
+ * due at once rather than when this lease would have ended. `pausedOnly` leaves pending rows
+ * claimed: a worker that found the webhook disabled must not make them due for itself again.
+ */
+export async function releaseClaims(
+  db: Knex,
+  claims: ReadonlyArray<{ id: string; claimId: string }>,
+  now: number,
+  pausedOnly = false,
+): Promise<void> {
   for (let i = 0; i < claims.length; i += 500) {
     await db('deliveries')
       .whereIn(
         ['id', 'claim_id'],
         claims.slice(i, i + 500).map((c) => [c.id, c.claimId]),
       )
-      .andWhere('status', 'pending')
-      .update({ claim_id: null, next_attempt_at: now, updated_at: now });
+      .whereIn('status', pausedOnly ? ['paused'] : ['pending', 'paused'])
+      .update({ claim_id: null, next_attempt_at: db.raw("CASE WHEN status = 'paused' THEN NULL ELSE ? END", [now]), updated_at: now });
   }
 }
 

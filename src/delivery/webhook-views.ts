@@ -1,0 +1,100 @@
+/**
+ * What the worker knows of each webhook it sends to: its URL, secrets and whether it is enabled.
+ * A claimed delivery carries the webhook as its claim (or ingest's handoff) read it, and waits in
+ * the worker's queue for up to half a request timeout; meanwhile the admin may disable the
+ * webhook, point it at another URL (for identity events, sending to the URL a tenant just
+ * replaced leaks them) or rotate its secret. So a delivery is sent only from a view of its
+ * webhook read at most REFRESH_MS ago and not older than the last change made in this process:
+ * older ones wait for one batched SELECT of their webhooks, at most one under way at a time.
+ * Deliveries sent within REFRESH_MS of their claim, the hot path, need no query at all.
+ *
+ * The bound: REFRESH_MS after UpdateWebhook (or RotateWebhookSecret) returns on any replica, no
+ * worker starts a POST with the old URL or secret, or to the disabled webhook; on the replica
+ * that made the change, none starts after it returns. POSTs already under way may finish.
+ */
+import type { Knex } from 'knex';
+import type { ClaimedDelivery } from '../outbox/claim';
+
+/** How old a view may be when a delivery is sent from it. */
+export const REFRESH_MS = 1_000;
+
+export type WebhookSnapshot = NonNullable<ClaimedDelivery['webhook']>;
+
+/** A webhook as the worker last read it: null when it no longer exists. */
+export type WebhookView = WebhookSnapshot | null;
+
+interface Entry {
+  /** The newest view read, and when its read began (it may be newer than that, never older). */
+  view?: WebhookView;
+  readAt: number;
+  /** When this process last changed the webhook: views read before then are not used. */
+  changedAt: number;
+}
+
+export class WebhookViews {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly db: Knex,
+    /** How long a claim holds a delivery: a view older than that serves nothing queued. */
+    private readonly leaseMs: number,
+  ) {}
+
+  /**
+   * The view to send this delivery from, or undefined when it must wait for a refresh. A claim
+   * began reading its rows one lease before the lease's end, so that is the age of its own view.
+   */
+  viewFor(delivery: ClaimedDelivery, now: number): WebhookView | undefined {
+    const entry = this.entries.get(delivery.webhookId);
+    const claimedAt = delivery.leaseExpiresAt - this.leaseMs;
+    const changedAt = entry?.changedAt ?? -Infinity;
+    if (entry?.view !== undefined && entry.readAt > changedAt && entry.readAt >= claimedAt && now - entry.readAt <= REFRESH_MS) return entry.view;
+    if (claimedAt > changedAt && now - claimedAt <= REFRESH_MS) return delivery.webhook;
+    return undefined;
+  }
+
+  /** This process changed (or deleted) the webhook: views read before now are not used. */
+  changed(webhookId: string): void {
+    const now = Date.now();
+    const entry = this.entries.get(webhookId);
+    if (entry) entry.changedAt = now;
+    else this.entries.set(webhookId, { readAt: -Infinity, changedAt: now });
+  }
+
+  /** Reads the webhooks of these deliveries again, in one query. */
+  async refresh(deliveries: readonly ClaimedDelivery[]): Promise<void> {
+    const readAt = Date.now();
+    this.prune(readAt);
+    const keys = new Map(deliveries.map((d) => [d.webhookId, [d.tenantId, d.webhookId]]));
+    const rows = (await this.db('webhooks')
+      .whereIn(['tenant_id', 'id'], [...keys.values()])
+      .select('id', 'enabled', 'url', 'secret_sealed', 'previous_secret_sealed', 'previous_secret_expires_at')) as Array<
+      Record<string, unknown>
+    >;
+    const found = new Map(rows.map((row) => [row.id as string, row]));
+    for (const webhookId of keys.keys()) {
+      const row = found.get(webhookId);
+      const view: WebhookView = row === undefined ? null : snapshotOf(row);
+      const entry = this.entries.get(webhookId);
+      if (!entry) this.entries.set(webhookId, { view, readAt, changedAt: -Infinity });
+      else if (readAt >= entry.readAt) Object.assign(entry, { view, readAt });
+    }
+  }
+
+  /** Forgets views and changes older than any lease: no delivery queued here was read before them. */
+  private prune(now: number): void {
+    for (const [webhookId, entry] of this.entries) {
+      if (Math.max(entry.readAt, entry.changedAt) < now - this.leaseMs) this.entries.delete(webhookId);
+    }
+  }
+}
+
+function snapshotOf(row: Record<string, unknown>): WebhookSnapshot {
+  return {
+    url: row.url as string,
+    secretSealed: row.secret_sealed as string,
+    previousSecretSealed: (row.previous_secret_sealed as string | null) ?? null,
+    previousSecretExpiresAt: row.previous_secret_expires_at === null ? null : Number(row.previous_secret_expires_at),
+    enabled: Boolean(row.enabled),
+  };
+}
