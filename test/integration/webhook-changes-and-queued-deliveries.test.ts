@@ -1,24 +1,39 @@
 /**
  * A worker holds claimed deliveries in its queue before it sends them; a change to their webhook
- * must reach them there, on each database with real receivers. After UpdateWebhook returns on
- * this process, no queued delivery goes to the old URL or to the disabled webhook; after a change
- * made by another replica (written here through the store, as its management would), none does
- * once REFRESH_MS has passed. A POST already under way may finish: one per webhook here, as
+ * must reach them there, on each database with real receivers. After UpdateWebhook or
+ * RotateWebhookSecret returns on this process, no queued delivery goes to the old URL, signed
+ * with the old secret, or to the disabled webhook; after a change made by another replica
+ * (written here through the store, as its management would), none does once REFRESH_MS has
+ * passed. A POST already under way may finish: one per webhook here, as
  * WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK is 1.
  */
 import { expect } from 'chai';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
 import type { Event } from '../../src/grpc/generated/webhooks/v1/event';
 import { DeliveryStatus, ListDeliveriesRequest, UpdateWebhookRequest, type Delivery } from '../../src/grpc/generated/webhooks/v1/management';
 import { REFRESH_MS } from '../../src/delivery/webhook-views';
 import { WebhookStore } from '../../src/management/webhook-store';
 import { forEachDatabase } from '../support/databases';
-import { TestReceiver } from '../support/receiver';
+import { TestReceiver, type ReceivedRequest } from '../support/receiver';
 import { startSidecar, type TestSidecar } from '../support/sidecar';
 import { waitUntil } from '../support/wait';
 
 const TENANT = 'tenant-changes';
 const EVENTS = 20;
 const { DELIVERY_STATUS_SUCCEEDED: SUCCEEDED, DELIVERY_STATUS_PAUSED: PAUSED } = DeliveryStatus;
+
+function signedWith(secret: string, req: ReceivedRequest): boolean {
+  try {
+    new StandardWebhook(secret).verify(req.body, {
+      'webhook-id': req.headers['webhook-id'] as string,
+      'webhook-timestamp': req.headers['webhook-timestamp'] as string,
+      'webhook-signature': req.headers['webhook-signature'] as string,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function login(id: string): Event {
   return { id, tenantId: TENANT, type: 'user.login', occurredAt: undefined, organizationId: '', data: { user_id: `u-${id}` } };
@@ -32,7 +47,12 @@ forEachDatabase('webhook changes and the deliveries a worker has queued', (datab
   beforeEach(async () => {
     // One POST at a time to the webhook: the worker queues the rest, up to five once it has seen
     // how long attempts take (src/delivery/pace.ts).
-    sidecar = await startSidecar(await database.create(), { WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '1', WEBHOOKS_REQUEST_TIMEOUT_MS: '5000' });
+    // No overlap: after a rotation only the new secret may sign.
+    sidecar = await startSidecar(await database.create(), {
+      WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '1',
+      WEBHOOKS_REQUEST_TIMEOUT_MS: '5000',
+      WEBHOOKS_SECRET_OVERLAP_MS: '0',
+    });
     oldReceiver = await TestReceiver.start();
     newReceiver = await TestReceiver.start();
   });
@@ -97,6 +117,16 @@ forEachDatabase('webhook changes and the deliveries a worker has queued', (datab
     await allIn(id, (d) => d.status === SUCCEEDED, 'every delivery to succeed');
     expect(oldRequestsAfter(changedAt + REFRESH_MS), 'requests reaching the old URL after the refresh interval').to.be.at.most(1);
     expect(newReceiver.requests.length, 'requests reaching the new URL').to.be.greaterThan(0);
+  });
+
+  it('signs nothing more with the old secret once RotateWebhookSecret has returned', async () => {
+    const id = await busyWebhook(100);
+    const { secret } = await admin().rotateWebhookSecret({ id });
+    const returnedAt = Date.now();
+    await allIn(id, (d) => d.status === SUCCEEDED, 'every delivery to succeed');
+    const after = oldReceiver.requests.filter((r) => r.at > returnedAt);
+    expect(after.length, 'requests after the rotation').to.be.greaterThan(1);
+    expect(after.filter((r) => !signedWith(secret, r)).length, 'requests not signed with the new secret').to.be.at.most(1);
   });
 
   it('sends nothing more to a webhook once it is disabled, and its queued deliveries go out at once when it is enabled', async () => {
