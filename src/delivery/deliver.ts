@@ -26,6 +26,8 @@ export interface DeliverDeps {
   readonly recorder: AttemptRecorder;
   /** The webhook.deliver span and the delivery metrics; parts built alone (tests) need none. */
   readonly telemetry?: DeliveryTelemetry;
+  /** An attempt's write disabled its webhook (a 410, a failure streak). */
+  readonly onWebhookDisabled?: (webhookId: string) => void;
 }
 
 const UNOBSERVED = new DeliveryTelemetry();
@@ -63,6 +65,7 @@ export async function deliverOnce(
     const recorded = await deps.recorder.record({ claimed: delivery, result, outcome, at: Date.now() });
     telemetry.recorded(delivery, result, outcome, recorded);
     logAttempt(deps.logger, delivery, result, outcome, recorded);
+    if (recorded.disabledReason !== undefined) deps.onWebhookDisabled?.(delivery.webhookId);
     return recorded;
   });
 }

@@ -87,7 +87,8 @@ export class DeliveryWorker {
     this.places = new Places((webhookId) => this.depth.capOf(webhookId));
     this.leases = new LeaseReturns(deps.db, deps.logger);
     this.send = new SendStage(
-      deps,
+      // The deliveries queued for a webhook that an attempt just disabled are not sent either.
+      { ...deps, onWebhookDisabled: (webhookId) => this.views.changed(webhookId) },
       options,
       (delivery, durationMs) => {
         this.depth.observe(delivery.webhookId, durationMs);

@@ -150,6 +150,20 @@ forEachDatabase('webhook changes and the deliveries a worker has queued', (datab
     expect(oldReceiver.requests.length).to.equal(EVENTS);
   });
 
+  it('sends nothing more to a webhook once an attempt got it disabled with 410 Gone', async () => {
+    // The POST that takes the 410's slot starts before the 410 is recorded; answering it in
+    // 300 ms gives that write time to end before the next would start, from a view under 1 s old.
+    oldReceiver.respondWith((_req, index) => {
+      if (index === 4) oldReceiver.answerDelayMs = 300;
+      return { status: index === 3 ? 410 : 200 };
+    });
+    const id = await busyWebhook(100);
+    await settledWhileDisabled(id);
+    const gone = oldReceiver.requests[3]!;
+    expect(oldRequestsAfter(gone.at), 'requests after the 410').to.be.at.most(1);
+    expect((await admin().getWebhook({ id })).webhook).to.include({ enabled: false });
+  });
+
   it('sends nothing more to a webhook REFRESH_MS after another replica disabled it', async () => {
     const id = await busyWebhook(400);
     await new WebhookStore(sidecar.app.db).update(TENANT, id, { enabled: false }, { now: Date.now(), discardPaused: false });
