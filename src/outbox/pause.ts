@@ -23,7 +23,9 @@ export async function pauseDeliveries(db: Knex, tenantId: string, webhookId: str
 /**
  * Paused deliveries become due now, or are ended as failed when discarded. One whose lease is
  * still running stays claimed and falls due when its lease ends: its worker's write (fenced by
- * the claim id) settles it before then, or, if that worker died, any worker takes it after.
+ * the claim id) settles it before then, or, if that worker died, any worker takes it after. Such
+ * a one is not discarded either: its POST may have reached the receiver, and a delivery ended
+ * as "never sent" beside the attempt row its worker then writes would contradict it.
  */
 export async function resumeDeliveries(
   db: Knex,
@@ -32,9 +34,10 @@ export async function resumeDeliveries(
   discard: boolean,
   now: number,
 ): Promise<number> {
-  const paused = db('deliveries').where({ tenant_id: tenantId, webhook_id: webhookId, status: 'paused' });
+  const paused = () => db('deliveries').where({ tenant_id: tenantId, webhook_id: webhookId, status: 'paused' });
   if (discard) {
-    return paused.update({
+    await paused().whereNotNull('claim_id').andWhere('next_attempt_at', '>', now).update({ status: 'pending', updated_at: now });
+    return paused().update({
       status: 'failed',
       claim_id: null,
       last_error: 'discarded by the admin when the webhook was enabled again',
@@ -42,7 +45,7 @@ export async function resumeDeliveries(
       updated_at: now,
     });
   }
-  return paused.update({
+  return paused().update({
     status: 'pending',
     next_attempt_at: db.raw('CASE WHEN claim_id IS NOT NULL AND next_attempt_at > ? THEN next_attempt_at ELSE ? END', [now, now]),
     updated_at: now,

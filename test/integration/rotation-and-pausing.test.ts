@@ -171,6 +171,23 @@ forEachDatabase('secret rotation and pausing', (database) => {
     expect(await stats(webhook!.id)).to.include({ deliveriesSucceeded: 1, deliveriesPending: 0, attempts: 1 });
   });
 
+  it('does not discard a delivery whose attempt is in flight: its attempt settles it', async () => {
+    await start({ WEBHOOKS_REQUEST_TIMEOUT_MS: '5000' });
+    receiver.answerDelayMs = 1_500;
+    const { webhook } = await createHook();
+    await publish('evt-1');
+    await receiver.waitForRequests(1);
+    await setEnabled(webhook!.id, false);
+    await setEnabled(webhook!.id, true, true);
+
+    const [delivery] = await allSettled(webhook!.id, SUCCEEDED, 1);
+    expect(delivery).to.include({ attemptCount: 1, lastStatusCode: 200, lastError: '' });
+    const { attempts } = await admin().getDelivery({ id: delivery!.id });
+    expect(attempts.map((a) => [a.attemptNumber, a.statusCode])).to.deep.equal([[1, 200]]);
+    expect(receiver.requests).to.have.length(1);
+    expect(await stats(webhook!.id)).to.include({ deliveriesSucceeded: 1, deliveriesFailed: 0, attempts: 1 });
+  });
+
   it('discards paused deliveries as failed, never sent, when enabled with discard_paused_deliveries', async () => {
     await start();
     const { webhook } = await createHook();
