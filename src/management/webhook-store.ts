@@ -2,6 +2,7 @@
 import type { Knex } from 'knex';
 import { isMysql } from '../db/connect';
 import { retryOnDeadlock } from '../db/deadlock';
+import { UnavailableError } from '../errors';
 import { pauseDeliveries, resumeDeliveries } from '../outbox/pause';
 import { countStatusChange, resetStreak } from '../outbox/stats';
 
@@ -17,6 +18,20 @@ export interface WebhookRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
 }
+
+/** What a rotation writes. */
+export interface SecretRotation {
+  readonly sealed: string;
+  readonly previousSealed: string | null;
+  readonly previousExpiresAt: number | null;
+  readonly now: number;
+}
+
+/**
+ * Reads of a secret a rotation makes before it gives up. Only a writer that takes no lock can
+ * change the secret between the read and the fenced write, and each one changes it once.
+ */
+const ROTATE_ATTEMPTS = 5;
 
 export type WebhookChanges = Partial<
   Pick<WebhookRecord, 'url' | 'description' | 'eventTypes' | 'organizationIds' | 'enabled' | 'disabledReason'>
@@ -146,26 +161,40 @@ export class WebhookStore {
     });
   }
 
-  async sealedSecret(tenantId: string, id: string): Promise<string | undefined> {
-    const row = (await this.db('webhooks').select('secret_sealed').where({ tenant_id: tenantId, id }).first()) as
-      | { secret_sealed: string }
-      | undefined;
-    return row?.secret_sealed;
-  }
-
-  /** The new secret signs from now on; the previous one beside it until `previousExpiresAt`. */
-  async rotateSecret(
-    tenantId: string,
-    id: string,
-    next: { sealed: string; previousSealed: string | null; previousExpiresAt: number | null; now: number },
-  ): Promise<boolean> {
-    const updated = await this.db('webhooks').where({ tenant_id: tenantId, id }).update({
-      secret_sealed: next.sealed,
-      previous_secret_sealed: next.previousSealed,
-      previous_secret_expires_at: next.previousExpiresAt,
-      updated_at: next.now,
-    });
-    return updated > 0;
+  /**
+   * Replaces the secret with what `next` makes of the current one: the new secret signs from now
+   * on, the previous one beside it until `previousExpiresAt`. False when the tenant has no such
+   * webhook.
+   *
+   * The read and the write are one step. Two rotations that both read secret S0 and then both
+   * wrote (S1, previous S0) and (S2, previous S0) each answered OK, but S1 was dropped without
+   * ever signing as a previous secret, and whoever kept it failed (on MySQL, 10 races of 10). On MySQL the read locks the row, so concurrent rotations
+   * (on any replica) take turns; the write is also fenced on the secret read, so a writer that
+   * takes no lock (`db reencrypt-secrets`, or another process on one SQLite file) makes this
+   * read again rather than be overwritten.
+   */
+  async rotateSecret(tenantId: string, id: string, next: (currentSealed: string) => SecretRotation): Promise<boolean> {
+    const mysql = isMysql(this.db);
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await retryOnDeadlock(() =>
+        this.db.transaction(async (trx) => {
+          const read = trx('webhooks').select('secret_sealed').where({ tenant_id: tenantId, id });
+          if (mysql) void read.forUpdate();
+          const row = (await read.first()) as { secret_sealed: string } | undefined;
+          if (!row) return 'missing';
+          const rotation = next(row.secret_sealed);
+          const updated = await trx('webhooks').where({ tenant_id: tenantId, id, secret_sealed: row.secret_sealed }).update({
+            secret_sealed: rotation.sealed,
+            previous_secret_sealed: rotation.previousSealed,
+            previous_secret_expires_at: rotation.previousExpiresAt,
+            updated_at: rotation.now,
+          });
+          return updated > 0 ? 'rotated' : 'changed';
+        }),
+      );
+      if (outcome !== 'changed') return outcome === 'rotated';
+      if (attempt >= ROTATE_ATTEMPTS) throw new UnavailableError('the secret changed while it was being rotated; try again');
+    }
   }
 }
 

@@ -125,18 +125,18 @@ export class WebhookManager {
    * overlap window, so receivers can switch without losing a delivery.
    */
   async rotateSecret(tenantId: string, id: string): Promise<{ secret: string; previousExpiresAt: number | null }> {
-    const current = await this.store.sealedSecret(tenantId, checkId(id));
-    if (current === undefined) throw notFound(id);
+    checkId(id);
     const now = this.clock();
     const secret = generateSecret();
     const overlap = this.options.secretOverlapMs;
     const previousExpiresAt = overlap > 0 ? now + overlap : null;
-    const rotated = await this.store.rotateSecret(tenantId, id, {
-      sealed: this.secrets.seal(secret, secretContext(tenantId, id)),
+    const sealed = this.secrets.seal(secret, secretContext(tenantId, id));
+    const rotated = await this.store.rotateSecret(tenantId, id, (current) => ({
+      sealed,
       previousSealed: overlap > 0 ? current : null,
       previousExpiresAt,
       now,
-    });
+    }));
     if (!rotated) throw notFound(id);
     this.options.onWebhookChanged?.(id);
     return { secret, previousExpiresAt };

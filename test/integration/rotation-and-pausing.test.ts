@@ -131,6 +131,29 @@ forEachDatabase('secret rotation and pausing', (database) => {
     expect(() => verify(oldSecret, post)).to.throw();
   });
 
+  it('concurrent rotations take turns: the secrets that sign afterwards are both ones a rotation handed out', async () => {
+    await start();
+    const { webhook, secret: original } = await createHook();
+    const rotations = await Promise.all([1, 2, 3, 4, 5].map(() => admin().rotateWebhookSecret({ id: webhook!.id })));
+    const handedOut = rotations.map((r) => r.secret);
+    expect(new Set(handedOut).size).to.equal(5);
+
+    // Taking turns, the last rotation's previous secret is the one the rotation before it handed
+    // out. Racing, several rotations read the original, and the secrets they handed out never signed.
+    const post = await deliverOne(webhook!.id, 'evt-after-rotations');
+    expect(signaturesOf(post)).to.have.length(2);
+    const signing = handedOut.filter((secret) => {
+      try {
+        verify(secret, post);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(() => verify(original, post), 'the original secret was superseded twice over').to.throw();
+    expect(signing, 'the current secret and the previous one, both handed out by a rotation').to.have.length(2);
+  });
+
   it('keeps events of a disabled webhook as paused deliveries and sends them all when it is enabled again', async () => {
     await start();
     const { webhook } = await createHook();
