@@ -122,7 +122,10 @@ export class WebhookManager {
 
   /**
    * A new secret; the current one becomes the previous and keeps signing beside it for the
-   * overlap window, so receivers can switch without losing a delivery.
+   * overlap window, so receivers can switch without losing a delivery. There is one previous
+   * slot: a secret an earlier rotation left in it stops signing now (README and the proto say
+   * so). Svix keeps up to five, each for its own window; that needs a list of sealed secrets
+   * per webhook, in signing, re-encryption and the schema, for admins who rotate twice a day.
    */
   async rotateSecret(tenantId: string, id: string): Promise<{ secret: string; previousExpiresAt: number | null }> {
     checkId(id);

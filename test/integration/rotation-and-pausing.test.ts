@@ -1,9 +1,10 @@
 /**
  * Secret rotation and endpoint pausing, on each database with real receivers: during the overlap
  * window both secrets sign (two v1 signatures, each verifying with standardwebhooks), after it only
- * the new one; a disabled webhook keeps its events as paused deliveries, which go out when it is
- * enabled again or end failed when the admin discards them; a failure streak disables a webhook,
- * and enabling it again starts a new streak.
+ * the new one; one previous secret is kept, and concurrent rotations take turns; a disabled
+ * webhook keeps its events as paused deliveries, which go out when it is enabled again or end
+ * failed when the admin discards them; a failure streak disables a webhook, and enabling it
+ * again starts a new streak.
  */
 import { expect } from 'chai';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
@@ -129,6 +130,21 @@ forEachDatabase('secret rotation and pausing', (database) => {
     expect(signaturesOf(post)).to.have.length(1);
     verify(newSecret, post);
     expect(() => verify(oldSecret, post)).to.throw();
+  });
+
+  it('a second rotation inside the overlap window ends the original secret, as documented, and its response dates the one it replaced', async () => {
+    await start({ WEBHOOKS_SECRET_OVERLAP_MS: '60000' });
+    const { webhook, secret: original } = await createHook();
+    const first = await admin().rotateWebhookSecret({ id: webhook!.id });
+    const secondAt = Date.now();
+    const second = await admin().rotateWebhookSecret({ id: webhook!.id });
+    expect(second.previousSecretExpireTime!.getTime()).to.be.within(secondAt + 60_000, Date.now() + 60_000);
+
+    const post = await deliverOne(webhook!.id, 'evt-after-second-rotation');
+    expect(signaturesOf(post)).to.have.length(2);
+    expect(verify(second.secret, post)).to.include({ id: 'evt-after-second-rotation' });
+    expect(verify(first.secret, post), 'the secret the second rotation replaced').to.include({ id: 'evt-after-second-rotation' });
+    expect(() => verify(original, post), 'one previous secret is kept: the original ended with the second rotation').to.throw();
   });
 
   it('concurrent rotations take turns: the secrets that sign afterwards are both ones a rotation handed out', async () => {
