@@ -65,12 +65,26 @@ export function flag(args: ParsedArgs, name: string): boolean {
   return args.values[name] === true;
 }
 
-/** A repeatable flag; each occurrence may also hold a comma-separated list. */
-export function list(args: ParsedArgs, name: string): string[] | undefined {
+/**
+ * A repeatable flag; each occurrence may also hold a comma-separated list. An occurrence with no
+ * item in it (`--org "$ORG"` with ORG unset) is a usage error: dropped silently, it left an empty
+ * list, and for `webhooks update --org` an empty list means every organization, so a webhook
+ * meant for one organization was widened to all of them with exit code 0. `hint` says how to
+ * ask for what an empty list means, where a command has a flag for it.
+ */
+export function list(args: ParsedArgs, name: string, hint = ''): string[] | undefined {
   const v = args.values[name];
   if (v === undefined) return undefined;
-  const all = Array.isArray(v) ? v : [String(v)];
-  return all.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  const occurrences = (Array.isArray(v) ? v : [String(v)]).map((s) =>
+    s
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  );
+  if (occurrences.some((items) => items.length === 0)) {
+    throw new UsageError(`--${name}: given without a value${hint === '' ? '' : `; ${hint}`}`);
+  }
+  return occurrences.flat();
 }
 
 /** The one positional a command like `webhooks get ID` needs. */

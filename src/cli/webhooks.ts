@@ -43,7 +43,7 @@ const create: Command = {
       url,
       eventTypes,
       description: str(ctx.args, 'description') ?? '',
-      organizationIds: list(ctx.args, 'org') ?? [],
+      organizationIds: list(ctx.args, 'org', 'for every organization leave --org out') ?? [],
     });
     if (ctx.out.json) return ctx.out.value({ webhook: fullJson(res.webhook!, Webhook.toJSON), secret: res.secret });
     showWebhook(ctx, res.webhook, [['secret', `${res.secret}   (shown only now: keep it)`]]);
@@ -126,7 +126,7 @@ function updateOf(ctx: Context): { changes: Partial<Webhook>; mask: string[] } {
   set('url', 'url', str(a, 'url'));
   set('eventTypes', 'event_types', list(a, 'event-type'));
   set('description', 'description', str(a, 'description'));
-  set('organizationIds', 'organization_ids', flag(a, 'all-orgs') ? [] : list(a, 'org'));
+  set('organizationIds', 'organization_ids', flag(a, 'all-orgs') ? [] : list(a, 'org', 'for every organization use --all-orgs'));
   set('enabled', 'enabled', flag(a, 'enable') ? true : flag(a, 'disable') ? false : undefined);
   if (mask.length === 0) throw new UsageError('nothing to update: give at least one of --url, --event-type, --description, --org, --all-orgs, --enable, --disable');
   return { changes, mask };

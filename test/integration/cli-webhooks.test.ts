@@ -97,6 +97,32 @@ describe('cli: webhooks, events and health against a running sidecar', function 
     expect(none.stderr).to.match(/^error: nothing to update/m).and.match(/^usage: webhooks-sidecar webhooks update WEBHOOK_ID/m);
   });
 
+  it('webhooks update: an empty --org or --event-type is a usage error, never every organization or no type', async () => {
+    const { id } = await createWebhook('--event-type', 'user.login', '--org', 'org-1', '--description', 'org-1 only');
+    const ORG = ''; // an unset shell variable: --org "$ORG"
+    for (const flags of [['--org', ORG], ['--org', ' , '], ['--org', 'org-2', '--org', ORG], ['--event-type', ORG]]) {
+      const res = await runCli(['webhooks', 'update', id, ...flags, '--description', 'changed'], env);
+      expect(res.code, flags.join(' ')).to.equal(2);
+      expect(res.stderr).to.match(new RegExp(`^error: ${flags[flags.length - 2]}: given without a value`, 'm'));
+    }
+    const { webhook } = await sidecar.admin(TENANT).getWebhook({ id });
+    expect(webhook).to.include({ description: 'org-1 only' });
+    expect(webhook!.organizationIds).to.deep.equal(['org-1']);
+    expect(webhook!.eventTypes).to.deep.equal(['user.login']);
+
+    const refused = await runCli(['webhooks', 'update', id, '--org', ORG], env);
+    expect(refused.stderr).to.match(/--all-orgs/);
+    const widened = await runCli(['webhooks', 'update', id, '--all-orgs'], env);
+    expect(widened.code, widened.stderr).to.equal(0);
+    expect((await sidecar.admin(TENANT).getWebhook({ id })).webhook!.organizationIds).to.deep.equal([]);
+
+    const before = (await sidecar.admin(TENANT).listWebhooks({ pageSize: 100, pageToken: '' })).webhooks.length;
+    const create = await runCli(['webhooks', 'create', '--url', receiver.url, '--event-type', 'user.login', '--org', ORG], env);
+    expect(create.code).to.equal(2);
+    expect(create.stderr).to.match(/^error: --org: given without a value/m);
+    expect((await sidecar.admin(TENANT).listWebhooks({ pageSize: 100, pageToken: '' })).webhooks).to.have.length(before);
+  });
+
   it('webhooks rotate-secret: the next delivery verifies with the new secret', async () => {
     const { id } = await createWebhook('--event-type', 'user.password_changed');
     const res = await runCli(['webhooks', 'rotate-secret', id, '--json'], env);
