@@ -1,7 +1,8 @@
 /**
  * The domain's errors. Code below the edge throws these; src/grpc/status.ts is the one place that
  * turns them into gRPC status codes. Anything else that escapes a handler is logged and answered
- * as INTERNAL without details, so internals never reach a client.
+ * without details, so internals never reach a client: UNAVAILABLE when the database cannot serve
+ * (src/db/errors.ts), INTERNAL otherwise.
  */
 export abstract class AppError extends Error {
   abstract readonly kind: ErrorKind;

@@ -2,6 +2,8 @@
  * Runs a transaction again when InnoDB chose it as a deadlock's victim (or it timed out waiting
  * for a lock): the victim's work was rolled back whole, so running it again is safe.
  */
+import { isLockConflict } from './errors';
+
 const DEADLOCK_RETRIES = 3;
 
 export async function retryOnDeadlock<T>(write: () => Promise<T>): Promise<T> {
@@ -9,9 +11,7 @@ export async function retryOnDeadlock<T>(write: () => Promise<T>): Promise<T> {
     try {
       return await write();
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      const retriable = code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
-      if (!retriable || attempt >= DEADLOCK_RETRIES) throw err;
+      if (!isLockConflict(err) || attempt >= DEADLOCK_RETRIES) throw err;
     }
   }
 }

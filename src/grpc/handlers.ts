@@ -1,7 +1,8 @@
 /**
  * Wraps service methods: authenticates the caller, resolves the tenant of admin calls, and turns
- * whatever the method throws into a gRPC status (src/grpc/status.ts). Unexpected errors are
- * logged with their stack; the client sees "internal error".
+ * whatever the method throws into a gRPC status (src/grpc/status.ts). Unexpected errors, and a
+ * database that cannot serve, are logged with their stack; the client sees "internal error" or
+ * UNAVAILABLE with no detail of the database.
  */
 import type {
   handleBidiStreamingCall,

@@ -1,8 +1,10 @@
 /**
- * The one module that chooses gRPC status codes. Domain errors carry their kind; anything else
- * is an internal error whose details are logged, never sent.
+ * The one module that chooses gRPC status codes. Domain errors carry their kind; a database that
+ * cannot serve right now (src/db/errors.ts) is UNAVAILABLE, so clients retry; anything else is an
+ * internal error. The details of both are logged, never sent.
  */
 import { status, type ServiceError, Metadata } from '@grpc/grpc-js';
+import { isDatabaseUnavailable } from '../db/errors';
 import { AppError, type ErrorKind } from '../errors';
 
 const CODES: Record<ErrorKind, status> = {
@@ -18,12 +20,14 @@ const CODES: Record<ErrorKind, status> = {
 };
 
 export function statusCodeOf(err: unknown): status {
-  return err instanceof AppError ? CODES[err.kind] : status.INTERNAL;
+  if (err instanceof AppError) return CODES[err.kind];
+  return isDatabaseUnavailable(err) ? status.UNAVAILABLE : status.INTERNAL;
 }
 
 /** What a client may see of an error. */
 export function publicMessageOf(err: unknown): string {
-  return err instanceof AppError ? err.message : 'internal error';
+  if (err instanceof AppError) return err.message;
+  return isDatabaseUnavailable(err) ? 'the database is unavailable; try again' : 'internal error';
 }
 
 export function toServiceError(err: unknown): Partial<ServiceError> {
