@@ -39,7 +39,7 @@ export class Redelivery {
       if (updated > 0) await countStatusChange(trx, tenantId, delivery.webhookId, leaving(delivery.status, 1));
     });
     this.onDeliveriesDue();
-    return (await this.history.get(tenantId, delivery.id))!;
+    return this.reread(tenantId, delivery.id);
   }
 
   /** Every failed delivery of the webhook created at or after `since`; returns how many. */
@@ -77,7 +77,18 @@ export class Redelivery {
       await trx('deliveries').insert(delivery);
     });
     this.onDeliveriesDue();
-    return (await this.history.get(tenantId, delivery.id as string))!;
+    return this.reread(tenantId, delivery.id as string);
+  }
+
+  /**
+   * The delivery as it is after the write. A DeleteWebhook that commits in between takes the
+   * delivery with it: that is NOT_FOUND, as the call would have been a moment later, not a crash
+   * on a missing row (INTERNAL).
+   */
+  private async reread(tenantId: string, id: string): Promise<DeliveryRecord> {
+    const delivery = await this.history.get(tenantId, id);
+    if (!delivery) throw new NotFoundError(`delivery "${id}" not found: its webhook was deleted meanwhile`);
+    return delivery;
   }
 
   private async requireEnabled(tenantId: string, webhookId: string): Promise<void> {

@@ -221,6 +221,32 @@ forEachDatabase('redelivery and test events', (database) => {
     expect(target.requests).to.have.length(1);
   });
 
+  // SQLite only, where it is deterministic: its one connection serves waiting queries in order,
+  // so a delete queued while RetryDelivery's transaction runs lands before the reread after it.
+  (database.name === 'sqlite' ? it : it.skip)('RetryDelivery whose delivery is deleted right after its write is NOT_FOUND, not INTERNAL', async () => {
+    await start();
+    const target = await receiver();
+    const { webhook } = await createHook(target.url);
+    const delivery = await publishedTo(webhook!.id, 'evt-1');
+    await settled(delivery.id, SUCCEEDED, 1);
+
+    const db = sidecar!.app.db;
+    let deleted: Promise<unknown> | undefined;
+    const deleteOnRetry = (_response: unknown, query: { sql: string }) => {
+      if (deleted !== undefined || !/^update `deliveries` set `status` = \?/.test(query.sql)) return;
+      deleted = db('deliveries').where({ id: delivery.id }).delete().then(() => undefined);
+    };
+    db.on('query-response', deleteOnRetry);
+    try {
+      const err = await rejectionOf(admin().retryDelivery({ id: delivery.id }));
+      expect(deleted, 'the delete was queued during the retry').to.not.equal(undefined);
+      expect(err.code, err.details).to.equal(status.NOT_FOUND);
+    } finally {
+      db.off('query-response', deleteOnRetry);
+      await deleted;
+    }
+  });
+
   it('RetryDelivery, RetryFailedDeliveries and SendTestEvent on a disabled webhook are FAILED_PRECONDITION', async () => {
     await start({ WEBHOOKS_MAX_RETRIES: '0' });
     const target = await receiver();
