@@ -41,12 +41,10 @@ const mysql = testDatabases().find((d) => d.name === 'mysql');
   it('answers GetWebhook, ListWebhooks and UpdateWebhook UNAVAILABLE, logs why, and serves again after', async function () {
     this.timeout(60_000);
     const direct = await mysql!.create();
-    const target = new URL(direct);
-    proxy = await TcpProxy.start(target.hostname, Number(target.port || 3306));
-    const viaProxy = new URL(direct);
-    viaProxy.port = String(proxy.port);
+    const proxied = await TcpProxy.inFrontOf(direct);
+    proxy = proxied.proxy;
     const log = new MemoryLog();
-    sidecar = await startSidecar(viaProxy.toString(), {}, { logger: createLogger('info', log) });
+    sidecar = await startSidecar(proxied.url, {}, { logger: createLogger('info', log) });
     const { webhook } = await createHook(sidecar);
     const admin = sidecar.admin(TENANT);
 

@@ -50,12 +50,10 @@ const mysql = testDatabases().find((d) => d.name === 'mysql');
   it('is not ready and refuses events during the outage, then delivers everything acknowledged before it', async function () {
     this.timeout(90_000);
     const direct = await mysql!.create();
-    const target = new URL(direct);
-    proxy = await TcpProxy.start(target.hostname, Number(target.port || 3306));
-    const viaProxy = new URL(direct);
-    viaProxy.port = String(proxy.port);
+    const proxied = await TcpProxy.inFrontOf(direct);
+    proxy = proxied.proxy;
     const log = new MemoryLog();
-    sidecar = await startSidecar(viaProxy.toString(), { WEBHOOKS_REQUEST_TIMEOUT_MS: '2000' }, { logger: createLogger('info', log) });
+    sidecar = await startSidecar(proxied.url, { WEBHOOKS_REQUEST_TIMEOUT_MS: '2000' }, { logger: createLogger('info', log) });
     const ops = sidecar.app.metricsPort;
     receiver = await HoldingReceiver.start();
     await sidecar.admin(TENANT).createWebhook({ url: receiver.url(), eventTypes: ['user.login'], description: '', organizationIds: [] });

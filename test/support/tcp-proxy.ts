@@ -22,6 +22,15 @@ export class TcpProxy {
     return proxy;
   }
 
+  /** A proxy in front of the MySQL database at `url`, and the same URL through it. */
+  static async inFrontOf(url: string): Promise<{ proxy: TcpProxy; url: string }> {
+    const target = new URL(url);
+    const proxy = await TcpProxy.start(target.hostname, Number(target.port || 3306));
+    const viaProxy = new URL(url);
+    viaProxy.port = String(proxy.port);
+    return { proxy, url: viaProxy.toString() };
+  }
+
   get port(): number {
     return this.listenPort;
   }
