@@ -133,10 +133,14 @@ export class WebhookManager {
     const secret = generateSecret();
     const overlap = this.options.secretOverlapMs;
     const previousExpiresAt = overlap > 0 ? now + overlap : null;
-    const sealed = this.secrets.seal(secret, secretContext(tenantId, id));
+    const context = secretContext(tenantId, id);
+    const sealed = this.secrets.seal(secret, context);
     const rotated = await this.store.rotateSecret(tenantId, id, (current) => ({
       sealed,
-      previousSealed: overlap > 0 ? current : null,
+      // Under the newest key, as the new one is: a rotation during an encryption key rotation
+      // would otherwise keep a secret under the old key, which `db reencrypt-secrets` (its fenced
+      // write lost to this one) assumes whoever changed the row did not.
+      previousSealed: overlap > 0 ? (this.secrets.isCurrent(current) ? current : this.secrets.seal(this.secrets.open(current, context), context)) : null,
       previousExpiresAt,
       now,
     }));

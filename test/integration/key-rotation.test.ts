@@ -112,6 +112,20 @@ forEachDatabase('encryption key rotation', (database) => {
     }
   });
 
+  it('a secret rotated while both keys are configured keeps its previous secret under the newest key', async () => {
+    const dbUrl = await database.create();
+    await restart(dbUrl, withKeys(oldKey));
+    const { webhook, secret } = await sidecar!.admin(TENANT).createWebhook(hook(receiver.url));
+    await restart(dbUrl, withKeys(newKey, oldKey));
+    const { secret: rotated } = await sidecar!.admin(TENANT).rotateWebhookSecret({ id: webhook!.id });
+    // Both under the new key, so dropping the old one needs no re-sealing of this row.
+    expect(await sealedKeyIds()).to.deep.equal([keyIdOf(newKey), keyIdOf(newKey)]);
+    await restart(dbUrl, withKeys(newKey));
+    receiver.requests.length = 0;
+    expect(await publishAndWait(1)).to.deep.equal([null]);
+    expect(verifies(rotated, receiver.requests[0]!) && verifies(secret, receiver.requests[0]!), 'signed with both secrets').to.equal(true);
+  });
+
   it('refuses to re-seal, and changes nothing, when a secret does not open with the given keys', async () => {
     const dbUrl = await database.create();
     await restart(dbUrl, withKeys(oldKey));
