@@ -223,7 +223,9 @@ forEachDatabase('redelivery and test events', (database) => {
 
   // SQLite only, where it is deterministic: its one connection serves waiting queries in order,
   // so a delete queued while RetryDelivery's transaction runs lands before the reread after it.
-  (database.name === 'sqlite' ? it : it.skip)('RetryDelivery whose delivery is deleted right after its write is NOT_FOUND, not INTERNAL', async () => {
+  // (Not registered on MySQL at all, rather than shown there as a skipped test.)
+  const onSqlite = database.name === 'sqlite' ? it : (): void => undefined;
+  onSqlite('RetryDelivery whose delivery is deleted right after its write is NOT_FOUND, not INTERNAL', async () => {
     await start();
     const target = await receiver();
     const { webhook } = await createHook(target.url);
