@@ -8,9 +8,10 @@
  * older ones wait for one batched SELECT of their webhooks, at most one under way at a time.
  * Deliveries sent within REFRESH_MS of their claim, the hot path, need no query at all.
  *
- * The bound: REFRESH_MS after UpdateWebhook (or RotateWebhookSecret) returns on any replica, no
- * worker starts a POST with the old URL or secret, or to the disabled webhook; on the replica
- * that made the change, none starts after it returns. POSTs already under way may finish.
+ * The bound: REFRESH_MS after UpdateWebhook (or RotateWebhookSecret) returns on any replica (or
+ * as long as one read of the webhooks takes, if that is longer), no worker starts a POST with the
+ * old URL or secret, or to the disabled webhook; on the replica that made the change, none starts
+ * after it returns. POSTs already under way may finish.
  */
 import type { Knex } from 'knex';
 import type { ClaimedDelivery } from '../outbox/claim';
@@ -27,6 +28,8 @@ interface Entry {
   /** The newest view read, and when its read began (it may be newer than that, never older). */
   view?: WebhookView;
   readAt: number;
+  /** How long that read took. */
+  readMs: number;
   /** When this process last changed the webhook: views read before then are not used. */
   changedAt: number;
 }
@@ -48,7 +51,10 @@ export class WebhookViews {
     const entry = this.entries.get(delivery.webhookId);
     const claimedAt = delivery.leaseExpiresAt - this.leaseMs;
     const changedAt = entry?.changedAt ?? -Infinity;
-    if (entry?.view !== undefined && entry.readAt > changedAt && entry.readAt >= claimedAt && now - entry.readAt <= REFRESH_MS) return entry.view;
+    // Counted from the end of its read: on a database slower than REFRESH_MS, counting from its
+    // start made every refresh come back too old to use, and nothing would be sent at all.
+    const maxAge = REFRESH_MS + (entry?.readMs ?? 0);
+    if (entry?.view !== undefined && entry.readAt > changedAt && entry.readAt >= claimedAt && now - entry.readAt <= maxAge) return entry.view;
     if (claimedAt > changedAt && now - claimedAt <= REFRESH_MS) return delivery.webhook;
     return undefined;
   }
@@ -58,7 +64,7 @@ export class WebhookViews {
     const now = Date.now();
     const entry = this.entries.get(webhookId);
     if (entry) entry.changedAt = now;
-    else this.entries.set(webhookId, { readAt: -Infinity, changedAt: now });
+    else this.entries.set(webhookId, { readAt: -Infinity, readMs: 0, changedAt: now });
   }
 
   /** Reads the webhooks of these deliveries again, in one query. */
@@ -71,13 +77,14 @@ export class WebhookViews {
       .select('id', 'enabled', 'url', 'secret_sealed', 'previous_secret_sealed', 'previous_secret_expires_at')) as Array<
       Record<string, unknown>
     >;
+    const readMs = Date.now() - readAt;
     const found = new Map(rows.map((row) => [row.id as string, row]));
     for (const webhookId of keys.keys()) {
       const row = found.get(webhookId);
       const view: WebhookView = row === undefined ? null : snapshotOf(row);
       const entry = this.entries.get(webhookId);
-      if (!entry) this.entries.set(webhookId, { view, readAt, changedAt: -Infinity });
-      else if (readAt >= entry.readAt) Object.assign(entry, { view, readAt });
+      if (!entry) this.entries.set(webhookId, { view, readAt, readMs, changedAt: -Infinity });
+      else if (readAt >= entry.readAt) Object.assign(entry, { view, readAt, readMs });
     }
   }
 
