@@ -15,6 +15,8 @@
  */
 import type { Knex } from 'knex';
 import type { ClaimedDelivery } from '../outbox/claim';
+import type { Logger } from '../telemetry/logger';
+import { OutageLog } from '../telemetry/outage-log';
 
 /** How old a view may be when a delivery is sent from it. */
 export const REFRESH_MS = 1_000;
@@ -34,14 +36,29 @@ interface Entry {
   changedAt: number;
 }
 
+/** What refreshSoon needs: where failures are reported, when to try again, whom to tell. */
+export interface RefreshOptions {
+  readonly logger: Logger;
+  /** After a failed read, how long until the next (nothing else may wake a full queue). */
+  readonly retryMs: number;
+  /** A read ended: the deliveries that waited for it can go. */
+  readonly refreshed: () => void;
+}
+
 export class WebhookViews {
   private readonly entries = new Map<string, Entry>();
+  /** A refreshSoon read is under way (or waits out a failure). */
+  private refreshing = false;
+  private readonly failures: OutageLog | undefined;
 
   constructor(
     private readonly db: Knex,
     /** How long a claim holds a delivery: a view older than that serves nothing queued. */
     private readonly leaseMs: number,
-  ) {}
+    private readonly options?: RefreshOptions,
+  ) {
+    this.failures = options && new OutageLog(options.logger, 'reading webhooks for queued deliveries');
+  }
 
   /**
    * The view to send this delivery from, or undefined when it must wait for a refresh. A claim
@@ -65,6 +82,30 @@ export class WebhookViews {
     const entry = this.entries.get(webhookId);
     if (entry) entry.changedAt = now;
     else this.entries.set(webhookId, { readAt: -Infinity, readMs: 0, changedAt: now });
+  }
+
+  /**
+   * Reads the webhooks of these deliveries again unless a read is under way already (its end
+   * tells `refreshed`, and the deliveries still waiting ask again then).
+   */
+  refreshSoon(deliveries: readonly ClaimedDelivery[]): void {
+    if (this.refreshing || !this.options) return;
+    const { retryMs, refreshed } = this.options;
+    this.refreshing = true;
+    this.refresh(deliveries).then(
+      () => {
+        this.failures!.succeeded();
+        this.refreshing = false;
+        refreshed();
+      },
+      (err: unknown) => {
+        this.failures!.failed(err);
+        setTimeout(() => {
+          this.refreshing = false;
+          refreshed();
+        }, retryMs).unref();
+      },
+    );
   }
 
   /** Reads the webhooks of these deliveries again, in one query. */

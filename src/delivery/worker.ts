@@ -75,9 +75,6 @@ export class DeliveryWorker {
   private readonly claimFailures: OutageLog;
   /** Each webhook's URL, secrets and state as last read: a queued delivery is sent from a recent one. */
   private readonly views: WebhookViews;
-  /** A refresh of the views is under way (or waits out a failure). */
-  private refreshing = false;
-  private readonly refreshFailures: OutageLog;
 
   constructor(
     private readonly deps: DeliverDeps,
@@ -102,8 +99,11 @@ export class DeliveryWorker {
       () => this.pump(), // the recording queue has room
     );
     this.claimFailures = new OutageLog(deps.logger, 'claiming deliveries');
-    this.views = new WebhookViews(deps.db, leaseMsFor(options.requestTimeoutMs));
-    this.refreshFailures = new OutageLog(deps.logger, 'reading webhooks for queued deliveries');
+    this.views = new WebhookViews(deps.db, leaseMsFor(options.requestTimeoutMs), {
+      logger: deps.logger,
+      retryMs: options.pollIntervalMs,
+      refreshed: () => this.pump(),
+    });
   }
 
   /**
@@ -313,33 +313,12 @@ export class DeliveryWorker {
       }
     }
     this.ready = keep;
-    if (stale.length > 0) this.refreshViews(stale);
+    if (stale.length > 0) this.views.refreshSoon(stale);
     if (disabled.length > 0) this.drop(disabled, true);
     if (late.length === 0) return;
     // Its lease could run out before its attempt ended: give it back rather than risk two
     // workers sending it at once.
     this.drop(late);
-  }
-
-  /** One read of the webhooks of queued deliveries whose views are too old, then another pass. */
-  private refreshViews(stale: readonly ClaimedDelivery[]): void {
-    if (this.refreshing) return;
-    this.refreshing = true;
-    this.views.refresh(stale).then(
-      () => {
-        this.refreshFailures.succeeded();
-        this.refreshing = false;
-        this.pump();
-      },
-      (err: unknown) => {
-        this.refreshFailures.failed(err);
-        // Nothing else may wake the queue (it can be full, with no slot busy): look again soon.
-        setTimeout(() => {
-          this.refreshing = false;
-          this.pump();
-        }, this.options.pollIntervalMs).unref();
-      },
-    );
   }
 
   private sleep(): Promise<void> {

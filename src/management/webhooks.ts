@@ -140,7 +140,7 @@ export class WebhookManager {
       // Under the newest key, as the new one is: a rotation during an encryption key rotation
       // would otherwise keep a secret under the old key, which `db reencrypt-secrets` (its fenced
       // write lost to this one) assumes whoever changed the row did not.
-      previousSealed: overlap > 0 ? (this.secrets.isCurrent(current) ? current : this.secrets.seal(this.secrets.open(current, context), context)) : null,
+      previousSealed: overlap > 0 ? this.secrets.reseal(current, context) : null,
       previousExpiresAt,
       now,
     }));

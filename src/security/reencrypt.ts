@@ -45,7 +45,7 @@ export async function reencryptSecrets(db: Knex, box: SecretBox, batchSize = REE
 
 async function resealRow(db: Knex, box: SecretBox, row: SecretRow): Promise<boolean> {
   const context = secretContext(row.tenant_id, row.id);
-  const reseal = (sealed: string): string => (box.isCurrent(sealed) ? sealed : box.seal(box.open(sealed, context), context));
+  const reseal = (sealed: string): string => box.reseal(sealed, context);
   const current = reseal(row.secret_sealed);
   const previous = row.previous_secret_sealed === null ? null : reseal(row.previous_secret_sealed);
   if (current === row.secret_sealed && previous === row.previous_secret_sealed) return false;

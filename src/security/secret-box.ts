@@ -105,6 +105,11 @@ export class SecretBox {
     return parseSealed(sealed).keyId === this.sealingKeyId;
   }
 
+  /** `sealed` under the sealing (first) key: as it is when it is already, else opened and sealed again. */
+  reseal(sealed: string, associatedData: string): string {
+    return this.isCurrent(sealed) ? sealed : this.seal(this.open(sealed, associatedData), associatedData);
+  }
+
   open(sealed: string, associatedData: string): string {
     const parts = parseSealed(sealed);
     const key = this.keysById.get(parts.keyId);
