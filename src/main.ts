@@ -41,12 +41,13 @@ async function main(): Promise<void> {
  * the logger, so that they never end up in collected logs.
  */
 function printGenerated(generated: NonNullable<LoadedConfig['generated']>): void {
+  const { ingest, admin, platform } = generated.tokens;
   const lines = [
     '',
     'Embedded mode: generated credentials (kept in ' + generated.file + '):',
-    `  WEBHOOKS_INGEST_TOKEN=${generated.tokens.ingest}`,
-    `  WEBHOOKS_ADMIN_TOKEN=${generated.tokens.admin}`,
-    `  WEBHOOKS_PLATFORM_TOKEN=${generated.tokens.platform ?? ''}`,
+    ...(ingest === undefined ? [] : [`  WEBHOOKS_INGEST_TOKEN=${ingest}`]),
+    ...(admin === undefined ? [] : [`  WEBHOOKS_ADMIN_TOKEN=${admin}`]),
+    ...(platform === undefined ? [] : [`  WEBHOOKS_PLATFORM_TOKEN=${platform}`]),
     '',
   ];
   process.stderr.write(lines.join('\n') + '\n');

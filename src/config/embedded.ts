@@ -13,8 +13,12 @@ import type { DbTarget } from './db-url';
 export interface FilledSecrets {
   tokens: Tokens;
   encryptionKeys: Buffer[];
-  /** Set when this start generated credentials: where they are kept, to print once. */
-  generated: { file: string; tokens: Tokens } | undefined;
+  /**
+   * Set when this start generated tokens that are in use: where they are kept, and only those
+   * tokens, to print once. A token given in the environment is the operator's secret and is
+   * never echoed.
+   */
+  generated: { file: string; tokens: Partial<Tokens> } | undefined;
 }
 
 interface StoredCredentials {
@@ -44,7 +48,16 @@ export function fillSecrets(db: DbTarget, given: PartialSecrets): FilledSecrets 
     given.encryptionKeys.length > 0
       ? [...given.encryptionKeys]
       : [Buffer.from(creds.encryptionKey, 'base64')];
-  return { tokens, encryptionKeys, generated: stored ? undefined : { file, tokens } };
+  return { tokens, encryptionKeys, generated: stored ? undefined : generatedInUse(file, given, tokens) };
+}
+
+function generatedInUse(file: string, given: PartialSecrets, tokens: Tokens): FilledSecrets['generated'] {
+  const shown: Partial<Tokens> = {
+    ...(given.tokens.ingest === undefined && { ingest: tokens.ingest }),
+    ...(given.tokens.admin === undefined && { admin: tokens.admin }),
+    ...(given.tokens.platform === undefined && { platform: tokens.platform }),
+  };
+  return Object.keys(shown).length > 0 ? { file, tokens: shown } : undefined;
 }
 
 function requireSecrets(given: PartialSecrets): FilledSecrets {

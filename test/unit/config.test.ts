@@ -206,6 +206,24 @@ describe('config/loadConfig in embedded mode', () => {
     expect(JSON.parse(fs.readFileSync(credentials, 'utf8'))).to.include({ ingestToken: first.config.tokens.ingest });
   });
 
+  it('reports as generated only the generated tokens in use, never one given in the environment', () => {
+    const ingest = 'env-ingest-token-0123456789';
+    const admin = 'env-admin-token-0123456789';
+    const { config, generated } = loadConfig({ ...env, WEBHOOKS_INGEST_TOKEN: ingest, WEBHOOKS_ADMIN_TOKEN: admin });
+    expect(generated, 'the platform token was generated and is in use').to.not.equal(undefined);
+    expect(generated!.tokens).to.deep.equal({ platform: config.tokens.platform });
+    expect(JSON.stringify(generated)).to.not.include(ingest).and.not.include(admin);
+  });
+
+  it('reports nothing generated when the environment gives every token', () => {
+    const tokens = {
+      WEBHOOKS_INGEST_TOKEN: 'env-ingest-token-0123456789',
+      WEBHOOKS_ADMIN_TOKEN: 'env-admin-token-0123456789',
+      WEBHOOKS_PLATFORM_TOKEN: 'env-platform-token-0123456789',
+    };
+    expect(loadConfig({ ...env, ...tokens }).generated).to.equal(undefined);
+  });
+
   it('uses comma-separated keys from the environment, the first one first', () => {
     const { config } = loadConfig({ ...env, WEBHOOKS_ENCRYPTION_KEY: `${KEY_A},${KEY_B}` });
     expect(config.encryptionKeys.map((k) => k.toString('base64'))).to.deep.equal([KEY_A, KEY_B]);
