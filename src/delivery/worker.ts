@@ -168,7 +168,7 @@ export class DeliveryWorker {
         places.keep(claimed);
         this.handoffs.delete(places);
         if (!this.running) {
-          this.drop(claimed);
+          void this.drop(claimed);
           return;
         }
         this.ready.push(...claimed);
@@ -186,9 +186,9 @@ export class DeliveryWorker {
   }
 
   /** Frees the places of claimed deliveries that will not be sent here, and gives them back. */
-  private drop(claims: readonly ClaimedDelivery[], pausedOnly = false): void {
+  private drop(claims: readonly ClaimedDelivery[], pausedOnly = false): Promise<void> {
     for (const delivery of claims) this.places.add(delivery.webhookId, -1);
-    void this.leases.giveBack(claims, pausedOnly);
+    return this.leases.giveBack(claims, pausedOnly);
   }
 
   /** Places taken: queued, sending, asked for by the claims under way, reserved by handoffs. */
@@ -253,12 +253,14 @@ export class DeliveryWorker {
         this.ready.push(...claimed);
         this.pump();
         // A full batch means more may be due: look again at once while there is room. (Waking
-        // the loop after a short batch would claim again at once, polling the database.)
-        this.moreDue = claimed.length === room;
+        // the loop after a short batch would claim again at once, polling the database.) So does
+        // work that ingest announced meanwhile: this claim may have looked before its commit,
+        // and the loop, asleep until the poll while the claim held the room, has no other cue.
+        this.moreDue = claimed.length === room || this.wakePending;
         if (this.moreDue) this.wake();
-        // A short one may still have left rows it skipped for want of places, or ingest announced
-        // work meanwhile; otherwise a freed slot finds nothing new, and the poll looks instead.
-        else this.dueLeft = refused > 0 || this.wakePending;
+        // A short one may still have left rows it skipped for want of places; otherwise a freed
+        // slot finds nothing new, and the poll looks instead.
+        else this.dueLeft = refused > 0;
         // Slots freed during the claim woke a loop that could not claim then: without a look now,
         // a claim that found nothing left it asleep until the poll (the drain bench fell to 99/s).
         if (this.freedDuringClaim && this.dueLeft) this.alarm.wake();
@@ -314,11 +316,12 @@ export class DeliveryWorker {
     }
     this.ready = keep;
     if (stale.length > 0) this.views.refreshSoon(stale);
-    if (disabled.length > 0) this.drop(disabled, true);
+    if (disabled.length > 0) void this.drop(disabled, true);
     if (late.length === 0) return;
     // Its lease could run out before its attempt ended: give it back rather than risk two
-    // workers sending it at once.
-    this.drop(late);
+    // workers sending it at once. Given back, it is due again, and nothing else may come to
+    // claim it before the poll (its claim may have found nothing more, and no slot is busy).
+    void this.drop(late).then(() => this.wake());
   }
 
   private sleep(): Promise<void> {
