@@ -12,6 +12,11 @@ export interface AttemptTally {
   readonly success: boolean;
   /** The delivery ended with this attempt: succeeded, or failed for good. */
   readonly finished: 'succeeded' | 'failed' | null;
+  /**
+   * False for an attempt whose lease was lost: it counts as an attempt (a receiver saw it) but not
+   * in the failure streak or the last success and failure times, which judge the endpoint.
+   */
+  readonly judged: boolean;
   readonly at: number;
 }
 
@@ -42,10 +47,10 @@ export async function countAttempts(tx: Tx, batch: readonly WebhookTallies[]): P
     perWebhook((w) => ({ sql: `${column} + ?`, bindings: [count(w.tallies)] }));
   const latest = (column: string, success: boolean): Fragment =>
     perWebhook((w) => {
-      const at = w.tallies.filter((t) => t.success === success).map((t) => t.at);
+      const at = w.tallies.filter((t) => t.judged && t.success === success).map((t) => t.at);
       return at.length === 0 ? { sql: column, bindings: [] } : bound(Math.max(...at));
     });
-  const streaks = new Map(webhooks.map((w) => [w.webhookId, streakAfter(w.tallies)]));
+  const streaks = new Map(webhooks.map((w) => [w.webhookId, streakAfter(w.tallies.filter((t) => t.judged))]));
   const counters = updateSql(
     'webhook_stats',
     [
