@@ -2,14 +2,15 @@
  * Writes what a batch of attempts did, in one transaction: the attempt rows, each delivery's new
  * state, each webhook's counters, and (when an endpoint is judged dead) its disabling. Each
  * delivery update is fenced by its claim id, so a worker whose lease ran out (and whose row
- * another worker has claimed since) changes nothing but the history of what it did.
+ * another worker has claimed since) changes nothing but the history of what it did: its attempt,
+ * marked lease_lost, numbered and counted like any other (a receiver may have seen that POST).
  *
  * It runs in ingest's kind of transaction (src/db/transaction.ts): on MySQL a pooled connection
  * outside knex, whose query building and transaction objects cost the worker more CPU than the
  * statements' own round trips (BENCHMARKS.md, eighth session).
  */
 import type { Knex } from 'knex';
-import type { AttemptResult } from '../delivery/attempt';
+import { isSuccess, type AttemptResult } from '../delivery/attempt';
 import { disableReason, type HealthPolicy } from '../delivery/endpoint-health';
 import { bound, caseWhen, inList, updateSql, type Fragment, type SqlValue } from '../db/case-when';
 import { retryOnDeadlock } from '../db/deadlock';
@@ -55,28 +56,84 @@ async function writeAttempts(
   health: HealthPolicy,
 ): Promise<Recorded[]> {
   return transaction(db, async (tx) => {
-    const keptIds = await updateDeliveries(tx, attempts);
-    const kept = attempts.map((a) => keptIds.has(a.claimed.id));
-    // A lost lease keeps the history of what its worker did; a delivery deleted with its
-    // webhook meanwhile gets no orphan attempt.
-    const lost = inList(['id'], attempts.filter((_, i) => !kept[i]).map((a) => [a.claimed.id]));
-    const stillThere = new Set(lost.bindings.length === 0 ? [] : await ids(tx, `SELECT id FROM deliveries WHERE ${lost.sql}`, lost.bindings));
-    const rows = attempts.filter((a, i) => kept[i] || stillThere.has(a.claimed.id)).map(attemptRow);
-    for (let i = 0; i < rows.length; i += 500) {
-      await tx.insert('delivery_attempts', ATTEMPT_COLUMNS, rows.slice(i, i + 500), { prepared: false });
+    const rows = await lockDeliveries(tx, attempts);
+    const kept = attempts.map((a) => rows.get(a.claimed.id)?.claimId === a.claimed.claimId);
+    // A lost lease keeps the history of what its worker did (a receiver saw that POST); a
+    // delivery deleted with its webhook meanwhile gets no orphan attempt.
+    const recorded = attempts.map((a, i) => ({ ...a, kept: kept[i]! })).filter((a) => rows.has(a.claimed.id));
+    const numbers = attemptNumbers(recorded, rows);
+    await updateDeliveries(tx, recorded.filter((a) => a.kept));
+    await countLostAttempts(tx, recorded.filter((a) => !a.kept));
+    const attemptRows = recorded.map((a, i) => attemptRow(a, numbers[i]!));
+    for (let i = 0; i < attemptRows.length; i += 500) {
+      await tx.insert('delivery_attempts', ATTEMPT_COLUMNS, attemptRows.slice(i, i + 500), { prepared: false });
     }
-    const disabled = await countAndJudge(tx, attempts.filter((_, i) => kept[i]), health);
+    const disabled = await countAndJudge(tx, recorded, health);
     return attempts.map((a, i) => ({ kept: kept[i]!, disabledReason: kept[i] ? disabled.get(a.claimed.webhookId) : undefined }));
   });
 }
 
-async function ids(tx: Tx, sql: string, values: readonly SqlValue[]): Promise<string[]> {
-  return (await tx.select<{ id: string }>('deliveries', sql, values)).map((r) => r.id);
+interface LockedDelivery {
+  readonly claimId: string | null;
+  readonly attemptCount: number;
 }
 
-/** Counters of every webhook in the batch, then endpoint health for webhooks whose batch ended failing. */
-async function countAndJudge(tx: Tx, attempts: readonly AttemptRecord[], health: HealthPolicy): Promise<Map<string, string>> {
-  const byWebhook = new Map<string, AttemptRecord[]>();
+/**
+ * The batch's deliveries that still exist, locked (on MySQL) until the batch commits: their claim
+ * ids fence the attempts, and their attempt counts number them. Rows of lost leases are locked too,
+ * so that their attempts and the current owner's are numbered one after the other.
+ */
+async function lockDeliveries(tx: Tx, attempts: readonly AttemptRecord[]): Promise<Map<string, LockedDelivery>> {
+  const list = inList(['id'], [...new Set(attempts.map((a) => a.claimed.id))].map((id) => [id]));
+  const rows = await tx.select<{ id: string; claim_id: string | null; attempt_count: number }>(
+    'deliveries',
+    `SELECT id, claim_id, attempt_count FROM deliveries WHERE ${list.sql}${tx.mysql ? ' FOR UPDATE' : ''}`,
+    list.bindings,
+  );
+  return new Map(rows.map((r) => [r.id, { claimId: r.claim_id, attemptCount: Number(r.attempt_count) }]));
+}
+
+/**
+ * Every attempt recorded takes the next number of its delivery, whether its lease held or not: an
+ * attempt whose lease was lost and the one made by the worker that took the delivery over are two
+ * POSTs, and the history numbers them 1, 2, not 1, 1.
+ */
+function attemptNumbers(recorded: readonly AttemptRecord[], rows: ReadonlyMap<string, LockedDelivery>): number[] {
+  const counts = new Map([...rows].map(([id, row]) => [id, row.attemptCount]));
+  return recorded.map((a) => {
+    const next = counts.get(a.claimed.id)! + 1;
+    counts.set(a.claimed.id, next);
+    return next;
+  });
+}
+
+/**
+ * An attempt whose lease was lost leaves the delivery to its new owner but still counts in its
+ * attempt_count, so that the count, the history and the webhook's counters agree.
+ */
+async function countLostAttempts(tx: Tx, lost: readonly AttemptRecord[]): Promise<void> {
+  if (lost.length === 0) return;
+  const perDelivery = new Map<string, number>();
+  for (const a of lost) perDelivery.set(a.claimed.id, (perDelivery.get(a.claimed.id) ?? 0) + 1);
+  const ids = [...perDelivery.keys()];
+  const update = updateSql(
+    'deliveries',
+    [['attempt_count', caseWhen('id', ids, (id) => id, (id) => ({ sql: 'attempt_count + ?', bindings: [perDelivery.get(id)!] }))]],
+    inList(['id'], ids.map((id) => [id])),
+  );
+  await tx.run('update', 'deliveries', update.sql, update.bindings);
+}
+
+type RecordedAttempt = AttemptRecord & { readonly kept: boolean };
+
+/**
+ * Counters of every webhook in the batch, then endpoint health for webhooks whose batch ended
+ * failing. An attempt whose lease was lost counts as an attempt (a receiver saw it) but not in
+ * the delivery counts or the failure streak: its delivery's outcome is its new owner's, and its
+ * failure may be its own worker's stall (a timeout while that process was paused).
+ */
+async function countAndJudge(tx: Tx, attempts: readonly RecordedAttempt[], health: HealthPolicy): Promise<Map<string, string>> {
+  const byWebhook = new Map<string, RecordedAttempt[]>();
   for (const a of attempts) {
     const list = byWebhook.get(a.claimed.webhookId);
     if (list) list.push(a);
@@ -87,11 +144,13 @@ async function countAndJudge(tx: Tx, attempts: readonly AttemptRecord[], health:
     [...byWebhook].map(([webhookId, list]) => ({
       tenantId: list[0]!.claimed.tenantId,
       webhookId,
-      tallies: list.map((a) => ({ success: a.outcome.status === 'succeeded', finished: finishedAs(a.outcome), at: a.at })),
+      tallies: list.map((a) => ({ success: isSuccess(a.result), finished: a.kept ? finishedAs(a.outcome) : null, judged: a.kept, at: a.at })),
     })),
   );
   const disabled = new Map<string, string>();
-  for (const [webhookId, list] of byWebhook) {
+  for (const [webhookId, all] of byWebhook) {
+    const list = all.filter((a) => a.kept);
+    if (list.length === 0) continue;
     const tenantId = list[0]!.claimed.tenantId;
     const last = list[list.length - 1]!;
     const gone = list.find((a) => a.result.statusCode === 410);
@@ -123,33 +182,41 @@ const ATTEMPT_COLUMNS = [
   'error_message',
 ];
 
-function attemptRow({ claimed, result }: AttemptRecord): Record<string, unknown> {
+function attemptRow({ claimed, result, kept }: RecordedAttempt, attemptNumber: number): Record<string, unknown> {
   return {
     delivery_id: claimed.id,
     tenant_id: claimed.tenantId,
     webhook_id: claimed.webhookId,
-    attempt_number: claimed.attemptCount + 1,
+    attempt_number: attemptNumber,
     started_at: result.startedAt,
     duration_ms: result.durationMs,
     status_code: result.statusCode,
     response_body: result.responseBody,
     response_headers: JSON.stringify(result.responseHeaders),
-    error_class: result.errorClass,
-    error_message: result.errorMessage,
+    error_class: kept ? result.errorClass : LEASE_LOST,
+    error_message: kept ? result.errorMessage : leaseLostMessage(result),
   };
 }
 
 /**
- * Each delivery's new state, in two statements for the whole batch instead of one per attempt
- * (at a few thousand attempts a second the round trips were the worker's cost): the rows whose
- * claim id still matches are locked, then updated together with per-row CASE values. Returns the
- * ids that were kept.
+ * The error class of an attempt whose lease ran out before it was recorded: another worker had
+ * taken the delivery over, and made an attempt of its own. What the receiver answered stays in the
+ * status code and body; the message says what the attempt's own error was.
  */
-async function updateDeliveries(tx: Tx, attempts: readonly AttemptRecord[]): Promise<Set<string>> {
-  const fenced = inList(['id', 'claim_id'], attempts.map((a) => [a.claimed.id, a.claimed.claimId]));
-  const keptIds = new Set(await ids(tx, `SELECT id FROM deliveries WHERE ${fenced.sql}${tx.mysql ? ' FOR UPDATE' : ''}`, fenced.bindings));
-  const kept = attempts.filter((a) => keptIds.has(a.claimed.id));
-  if (kept.length === 0) return keptIds;
+export const LEASE_LOST = 'lease_lost';
+
+function leaseLostMessage(result: AttemptResult): string {
+  const ended = result.errorClass === null ? `HTTP ${result.statusCode ?? 0}` : describe(result);
+  return `lease lost before this attempt was recorded; another worker took the delivery over (this attempt: ${ended})`.slice(0, 1024);
+}
+
+/**
+ * Each kept delivery's new state, in one statement for the whole batch instead of one per attempt
+ * (at a few thousand attempts a second the round trips were the worker's cost), with per-row CASE
+ * values. The rows were locked by lockDeliveries.
+ */
+async function updateDeliveries(tx: Tx, kept: readonly AttemptRecord[]): Promise<void> {
+  if (kept.length === 0) return;
   // A delivery paused while its attempt was in flight (its webhook was disabled) stays paused
   // instead of being scheduled again.
   const stillPaused = (value: SqlValue): Fragment => ({ sql: "CASE WHEN status = 'paused' THEN NULL ELSE ? END", bindings: [value] });
@@ -171,7 +238,6 @@ async function updateDeliveries(tx: Tx, attempts: readonly AttemptRecord[]): Pro
     inList(['id'], kept.map((a) => [a.claimed.id])),
   );
   await tx.run('update', 'deliveries', update.sql, update.bindings);
-  return keptIds;
 }
 
 /** Ends a delivery that cannot be attempted (its webhook is gone), fenced like an attempt. */
