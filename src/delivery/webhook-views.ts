@@ -49,6 +49,8 @@ export class WebhookViews {
   private readonly entries = new Map<string, Entry>();
   /** A refreshSoon read is under way (or waits out a failure). */
   private refreshing = false;
+  /** Set while entries remain: when the oldest of them can be forgotten. */
+  private pruneTimer: NodeJS.Timeout | undefined;
   private readonly failures: OutageLog | undefined;
 
   constructor(
@@ -82,6 +84,12 @@ export class WebhookViews {
     const entry = this.entries.get(webhookId);
     if (entry) entry.changedAt = now;
     else this.entries.set(webhookId, { readAt: -Infinity, readMs: 0, changedAt: now });
+    this.schedulePrune();
+  }
+
+  /** How many webhooks this process holds a view or a change of. */
+  get size(): number {
+    return this.entries.size;
   }
 
   /**
@@ -127,13 +135,38 @@ export class WebhookViews {
       if (!entry) this.entries.set(webhookId, { view, readAt, readMs, changedAt: -Infinity });
       else if (readAt >= entry.readAt) Object.assign(entry, { view, readAt, readMs });
     }
+    this.schedulePrune();
   }
 
-  /** Forgets views and changes older than any lease: no delivery queued here was read before them. */
-  private prune(now: number): void {
+  /**
+   * Forgets views and changes older than any lease: every delivery claimed before them has had
+   * its lease run out, and is given back before it is looked up. Returns when the oldest entry
+   * kept can go.
+   */
+  private prune(now: number): number {
+    let next = Infinity;
     for (const [webhookId, entry] of this.entries) {
-      if (Math.max(entry.readAt, entry.changedAt) < now - this.leaseMs) this.entries.delete(webhookId);
+      const until = Math.max(entry.readAt, entry.changedAt) + this.leaseMs;
+      if (until < now) this.entries.delete(webhookId);
+      else next = Math.min(next, until);
     }
+    return next;
+  }
+
+  /**
+   * Prunes when the oldest entry can go, as long as any is left. Refreshes prune too, but run only
+   * while deliveries wait: on a replica without backlog, every webhook changed through it (a
+   * tenant creating and deleting thousands) stayed in the map for good. So the map holds at most
+   * the webhooks changed or read within the last lease or so. The timer never keeps the process up.
+   */
+  private schedulePrune(): void {
+    if (this.pruneTimer !== undefined || this.entries.size === 0) return;
+    const delay = this.prune(Date.now()) + 1 - Date.now();
+    if (delay === Infinity) return;
+    this.pruneTimer = setTimeout(() => {
+      this.pruneTimer = undefined;
+      this.schedulePrune();
+    }, Math.max(delay, 1)).unref();
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * WebhookViews (src/delivery/webhook-views.ts): a queued delivery is sent only from a recent view
  * of its webhook. On a database slower than REFRESH_MS, a refresh used to come back already too
- * old to use, and the worker read again and again and sent nothing.
+ * old to use, and the worker read again and again and sent nothing. And what it keeps of changed
+ * webhooks must not outlive the leases it serves: it used to keep every webhook ever changed.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import { connect, type Db } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
 import { REFRESH_MS, WebhookViews } from '../../src/delivery/webhook-views';
 import type { ClaimedDelivery } from '../../src/outbox/claim';
+import { waitUntil } from '../support/wait';
 
 const LEASE_MS = 31_000;
 
@@ -62,5 +64,24 @@ describe('WebhookViews', () => {
     expect(views.viewFor(delivery, start + 1_500 + 5)?.url, 'right after the slow read').to.equal('https://new.example.com/');
     expect(views.viewFor(delivery, start + 1_500 + REFRESH_MS)?.url).to.equal('https://new.example.com/');
     expect(views.viewFor(delivery, start + 1_501 + REFRESH_MS), 'REFRESH_MS after its read ended').to.equal(undefined);
+  });
+
+  it('forgets changes once no lease can need them, with no refresh to prune them, and still honours a new one at once', async () => {
+    // A replica without backlog: webhooks created and deleted through it, nothing queued, so no
+    // refresh ever runs. A short lease, so that forgetting is quick to see.
+    const leaseMs = 100;
+    const views = new WebhookViews(db, leaseMs);
+    for (let i = 0; i < 2_000; i++) views.changed(`wh_gone_${i}`);
+    expect(views.size).to.equal(2_000);
+    await waitUntil(() => views.size === 0, 'the changes to be forgotten a lease later', 5_000);
+
+    // A change made now still holds back a delivery claimed before it, at once.
+    const claimedAt = Date.now() - 10;
+    const delivery: ClaimedDelivery = { ...queued(claimedAt), leaseExpiresAt: claimedAt + leaseMs };
+    expect(views.viewFor(delivery, claimedAt + 10)?.url, 'before the change').to.equal('https://old.example.com/');
+    views.changed('wh_1');
+    expect(views.viewFor(delivery, Date.now()), 'right after the change').to.equal(undefined);
+    expect(views.size).to.equal(1);
+    await waitUntil(() => views.size === 0, 'that change to be forgotten too', 5_000);
   });
 });
