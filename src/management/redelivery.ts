@@ -3,6 +3,8 @@
  * webhook since a time, or a webhook.test event to one webhook.
  */
 import type { Knex } from 'knex';
+import { isMysql } from '../db/connect';
+import { retryOnDeadlock } from '../db/deadlock';
 import { InputError, NotFoundError, PreconditionError } from '../errors';
 import { newEventId } from '../ids';
 import { deliveryRow, insertEvents } from '../ingest/event-store';
@@ -61,7 +63,7 @@ export class Redelivery {
 
   /** A webhook.test event with one delivery, to this webhook only. */
   async sendTest(tenantId: string, webhookId: string, data: Record<string, unknown> | undefined): Promise<DeliveryRecord> {
-    await this.requireEnabled(tenantId, checkId(webhookId, 'webhook_id'));
+    checkId(webhookId, 'webhook_id');
     const now = Date.now();
     const event = { tenantId, id: newEventId(), type: 'webhook.test', organizationId: null, occurredAt: now };
     const payload = renderPayload(event, data ?? TEST_EVENT_DATA);
@@ -72,10 +74,13 @@ export class Redelivery {
     const delivery = deliveryRow({ ...event, payload }, webhookId, now);
     // Its attempt joins the SendTestEvent call's trace, as an ingested event's join its ingest.
     const traceContext = currentTraceparent();
-    await this.db.transaction(async (trx) => {
-      await insertEvents(trx, [{ ...event, payload, traceContext }], 1, now, this.separateBodies);
-      await trx('deliveries').insert(delivery);
-    });
+    await retryOnDeadlock(() =>
+      this.db.transaction(async (trx) => {
+        await this.requireEnabledLocked(trx, tenantId, webhookId);
+        await insertEvents(trx, [{ ...event, payload, traceContext }], 1, now, this.separateBodies);
+        await trx('deliveries').insert(delivery);
+      }),
+    );
     this.onDeliveriesDue();
     return this.reread(tenantId, delivery.id as string);
   }
@@ -93,10 +98,29 @@ export class Redelivery {
 
   private async requireEnabled(tenantId: string, webhookId: string): Promise<void> {
     const webhook = await this.webhooks.get(tenantId, webhookId);
-    if (!webhook.enabled) {
-      throw new PreconditionError(`webhook "${webhookId}" is disabled; enable it first (UpdateWebhook)`);
-    }
+    if (!webhook.enabled) throw disabled(webhookId);
   }
+
+  /**
+   * The check of SendTestEvent, in the transaction that writes its delivery. On MySQL the read
+   * locks the webhook in share mode until COMMIT, as ingest's read of its subscriptions does
+   * (src/ingest/subscriptions.ts). A check before the transaction let a DeleteWebhook commit
+   * between it and the INSERT: the delivery row outlived the webhook, and the worker sent it after
+   * the delete had answered OK. With the lock a delete under way is waited for and then read (the
+   * row is gone: NOT_FOUND), and a delete that comes later waits for this COMMIT and then deletes
+   * the new delivery with the others. SQLite runs one write transaction at a time.
+   */
+  private async requireEnabledLocked(trx: Knex.Transaction, tenantId: string, webhookId: string): Promise<void> {
+    const read = trx('webhooks').select('enabled').where({ tenant_id: tenantId, id: webhookId });
+    if (isMysql(this.db)) void read.forShare();
+    const row = (await read.first()) as { enabled: number | boolean } | undefined;
+    if (!row) throw new NotFoundError(`webhook "${webhookId.slice(0, 64)}" not found`);
+    if (!row.enabled) throw disabled(webhookId);
+  }
+}
+
+function disabled(webhookId: string): PreconditionError {
+  return new PreconditionError(`webhook "${webhookId}" is disabled; enable it first (UpdateWebhook)`);
 }
 
 function leaving(status: string, n: number): { succeeded?: number; failed?: number } {
