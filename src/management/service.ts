@@ -66,12 +66,12 @@ export function managementService(deps: HandlerDeps, m: ManagementDeps): Webhook
     }),
     listDeliveries: unary(deps, 'ListDeliveries', roles, async (req: ListDeliveriesRequest, ctx) => {
       const limit = pageSizeOf(req.pageSize);
-      const filter = deliveryFilter(req);
+      const filter = deliveryFilter(req, ctx.tenantId);
       // An unknown (or another tenant's) webhook is NOT_FOUND, not an empty page.
       if (filter.webhookId !== undefined) await m.webhooks.get(ctx.tenantId, filter.webhookId);
       const rows = await m.history.list(ctx.tenantId, filter, limit + 1);
       const deliveries = rows.slice(0, limit);
-      const nextPageToken = rows.length > limit ? encodePageToken(deliveries[deliveries.length - 1]!.id) : '';
+      const nextPageToken = rows.length > limit ? encodePageToken(deliveries[deliveries.length - 1]!.id, filter.list) : '';
       return { deliveries: deliveries.map(toDelivery), nextPageToken };
     }),
     getDelivery: unary(deps, 'GetDelivery', roles, async (req: GetDeliveryRequest, ctx) => {
@@ -142,7 +142,7 @@ function patchOf(req: UpdateWebhookRequest): WebhookPatch {
   return patch;
 }
 
-function deliveryFilter(req: ListDeliveriesRequest) {
+function deliveryFilter(req: ListDeliveriesRequest, tenantId: string) {
   const status = req.status === DeliveryStatus.DELIVERY_STATUS_UNSPECIFIED ? undefined : statusName(req.status);
   if (req.status !== DeliveryStatus.DELIVERY_STATUS_UNSPECIFIED && status === undefined) {
     throw new InputError('status', 'is not a delivery status');
@@ -152,13 +152,10 @@ function deliveryFilter(req: ListDeliveriesRequest) {
   if (from !== undefined && to !== undefined && to <= from) {
     throw new InputError('end_time', 'must be after start_time');
   }
-  return {
-    webhookId: req.webhookId === '' ? undefined : checkId(req.webhookId, 'webhook_id'),
-    status,
-    from,
-    to,
-    before: decodePageToken(req.pageToken),
-  };
+  const webhookId = req.webhookId === '' ? undefined : checkId(req.webhookId, 'webhook_id');
+  // The filters define the list a page token continues: with others it is another list.
+  const list = { rpc: 'ListDeliveries', tenantId, filters: { webhookId, status, from, to } };
+  return { webhookId, status, from, to, before: decodePageToken(req.pageToken, list), list };
 }
 
 /**

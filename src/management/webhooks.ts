@@ -89,11 +89,12 @@ export class WebhookManager {
     pageToken: string,
   ): Promise<{ webhooks: WebhookRecord[]; nextPageToken: string }> {
     const limit = pageSizeOf(pageSize);
-    const after = decodePageToken(pageToken);
+    const list = { rpc: 'ListWebhooks', tenantId };
+    const after = decodePageToken(pageToken, list);
     // One more than asked tells whether another page follows without a count query.
     const rows = await this.store.list(tenantId, after, limit + 1);
     const webhooks = rows.slice(0, limit);
-    const nextPageToken = rows.length > limit ? encodePageToken(webhooks[webhooks.length - 1]!.id) : '';
+    const nextPageToken = rows.length > limit ? encodePageToken(webhooks[webhooks.length - 1]!.id, list) : '';
     return { webhooks, nextPageToken };
   }
 
