@@ -5,6 +5,11 @@
  * Each poll reads the deliveries created since the oldest one still unfinished (or the newest
  * seen), so a pending delivery's retries keep showing while finished history is not read again.
  * A delivery that was already finished and is later sent again (retry-failed) is not followed.
+ *
+ * A delivery's created_at is taken before its transaction commits, and replicas' clocks differ:
+ * a row can become visible after a newer one was shown (a slow group commit, a lock wait,
+ * another replica). Reading only from the newest seen missed it for good, so each poll also
+ * reads LATE_MS further back, and ids already printed are not printed again.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
@@ -19,6 +24,19 @@ const MAX_PAGES = 20;
 /** Fixed column widths, since rows come one at a time: a time, a msg_ULID, a type name, ... */
 const WIDTHS = [20, 30, 32, 9, 8, 4];
 const TRANSIENT = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
+/**
+ * How far before the anchor each poll reads again, for rows committed late: MariaDB's default
+ * lock wait (50 s) bounds how long an insert can wait for a lock while holding its created_at.
+ */
+const LATE_MS = 60_000;
+/** Ids remembered at most; beyond it the oldest remembered are forgotten (and could print twice). */
+const MAX_SEEN = 20_000;
+
+/** What was printed of a delivery ("status/attempts"), or null for history that is not followed. */
+interface Seen {
+  readonly key: string | null;
+  readonly created: number;
+}
 
 export const tail: Command = {
   name: 'tail',
@@ -46,9 +64,9 @@ export const tail: Command = {
 };
 
 class Follower {
-  /** id → "status/attempts" as last printed. */
-  private readonly printed = new Map<string, string>();
-  private since: Date | undefined;
+  private readonly seen = new Map<string, Seen>();
+  /** Creation time (ms) of the oldest unfinished delivery followed, or of the newest seen. */
+  private since: number | undefined;
   private readonly client;
 
   constructor(
@@ -62,8 +80,12 @@ class Follower {
     const { deliveries } = await this.client.listDeliveries(this.request(undefined, Math.max(last, 1), ''));
     const shown = deliveries.slice(0, last).reverse();
     for (const d of shown) this.show(d);
-    // Older deliveries than the newest one seen now are history, not followed.
-    this.since = deliveries[0]?.createTime;
+    // Older deliveries than the newest one seen now are history, not followed: what the first
+    // polls' trailing window reads of them is not new.
+    this.since = timeOf(deliveries[0]);
+    if (this.since !== undefined) {
+      for (const d of await this.read()) if (!this.seen.has(d.id)) this.remember(d, null);
+    }
     this.advance(deliveries);
   }
 
@@ -78,21 +100,24 @@ class Follower {
       return;
     }
     for (const d of [...deliveries].reverse()) {
-      if (this.printed.get(d.id) !== key(d)) this.show(d);
+      const seen = this.seen.get(d.id);
+      if (seen === undefined || (seen.key !== null && seen.key !== key(d))) this.show(d);
     }
     this.advance(deliveries);
   }
 
+  /** Newest first: every delivery created since LATE_MS before the anchor. */
   private async read(): Promise<Delivery[]> {
+    const from = this.since === undefined ? undefined : new Date(this.since - LATE_MS);
     const all: Delivery[] = [];
     let pageToken = '';
     for (let page = 0; page < MAX_PAGES; page++) {
-      const res = await this.client.listDeliveries(this.request(this.since, PAGE_SIZE, pageToken));
+      const res = await this.client.listDeliveries(this.request(from, PAGE_SIZE, pageToken));
       all.push(...res.deliveries);
       pageToken = res.nextPageToken;
       if (pageToken === '') return all;
     }
-    this.ctx.io.stderr.write(`tail: over ${MAX_PAGES * PAGE_SIZE} deliveries changed since the last poll; showing the newest\n`);
+    this.ctx.io.stderr.write(`tail: over ${MAX_PAGES * PAGE_SIZE} deliveries to read since the last poll; showing the newest\n`);
     return all;
   }
 
@@ -102,19 +127,35 @@ class Follower {
   }
 
   private show(d: Delivery): void {
-    this.printed.set(d.id, key(d));
+    this.remember(d, key(d));
     if (this.ctx.out.json) this.ctx.out.jsonLine(deliveryJson(d));
     else this.ctx.out.line(row(deliveryRow(d)));
   }
 
-  /** Moves `since` up to the oldest unfinished delivery (newest first in `deliveries`). */
-  private advance(deliveries: readonly Delivery[]): void {
-    const unfinished = deliveries.filter((d) => !isFinal(d.status));
-    const anchor = unfinished.length > 0 ? unfinished[unfinished.length - 1] : deliveries[0];
-    if (anchor?.createTime !== undefined) this.since = anchor.createTime;
-    const since = this.since?.getTime() ?? 0;
-    for (const d of deliveries) if ((d.createTime?.getTime() ?? 0) < since) this.printed.delete(d.id);
+  private remember(d: Delivery, printed: string | null): void {
+    this.seen.delete(d.id); // re-inserted last: the map's order is the order to forget in
+    this.seen.set(d.id, { key: printed, created: timeOf(d) ?? 0 });
+    for (const id of this.seen.keys()) {
+      if (this.seen.size <= MAX_SEEN) break;
+      this.seen.delete(id);
+    }
   }
+
+  /**
+   * Moves `since` to the oldest unfinished delivery followed (newest first in `deliveries`), and
+   * forgets ids that the next read, LATE_MS before it, no longer returns.
+   */
+  private advance(deliveries: readonly Delivery[]): void {
+    const unfinished = deliveries.filter((d) => !isFinal(d.status) && this.seen.get(d.id)?.key != null);
+    const anchor = timeOf(unfinished.length > 0 ? unfinished[unfinished.length - 1] : deliveries[0]);
+    if (anchor !== undefined) this.since = anchor;
+    const from = (this.since ?? 0) - LATE_MS;
+    for (const [id, seen] of this.seen) if (seen.created < from) this.seen.delete(id);
+  }
+}
+
+function timeOf(d: Delivery | undefined): number | undefined {
+  return d?.createTime?.getTime();
 }
 
 function isFinal(status: DeliveryStatus): boolean {

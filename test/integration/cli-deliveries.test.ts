@@ -8,6 +8,7 @@
 import { expect } from 'chai';
 import { DeliveryStatus, type Delivery } from '../../src/grpc/generated/webhooks/v1/management';
 import type { Event } from '../../src/grpc/generated/webhooks/v1/event';
+import { deliveryIdAt } from '../../src/ids';
 import { cliEnv, runCli, startCli } from '../support/cli';
 import { testDatabases, type TestDatabase } from '../support/databases';
 import { TestReceiver } from '../support/receiver';
@@ -80,6 +81,45 @@ describe('cli: deliveries, stats and test events against a running sidecar', fun
     const keys = rows().map((r) => `${r[1]} ${r[3]} ${r[4]}`);
     expect(keys).to.deep.equal([...new Set(keys)]);
   });
+
+  it('deliveries tail shows a delivery committed after a newer one was shown, once, and no older history', async () => {
+    const stop = new AbortController();
+    const tail = startCli(['deliveries', 'tail', webhookId, '--interval', '100ms', '--last', '1'], env, { signal: stop.signal });
+    const rows = (): string[][] => [...tail.output.stdout.matchAll(ROW)].map((m) => m.slice(1));
+    const printed = (id: string) => rows().some((r) => r[1] === id && r[3] === 'succeeded');
+    // Stopped however the test ends: a tail left running keeps mocha from exiting.
+    try {
+      await waitUntil(() => rows().length === 1, 'the newest delivery, as --last 1');
+      await followLateDelivery(printed);
+    } finally {
+      stop.abort();
+    }
+    const result = await tail.done;
+    expect(result.code, result.stderr).to.equal(0);
+    const keys = rows().map((r) => `${r[1]} ${r[3]} ${r[4]}`);
+    expect(keys, 'no change printed twice').to.deep.equal([...new Set(keys)]);
+    const history = await Promise.all(['evt-tail-1', 'evt-tail-2'].map(async (e) => (await deliveryOf(e)).id));
+    expect(rows().filter((r) => history.includes(r[1]!)), 'history older than --last').to.deep.equal([]);
+  });
+
+  /** A delivery shown, then one created 2 s before it made visible, then another poll or more. */
+  async function followLateDelivery(printed: (id: string) => boolean): Promise<void> {
+    await sidecar.ingest.publishEvent({ event: login('evt-tail-shown') });
+    const shown = await waitForStatus('evt-tail-shown', DeliveryStatus.DELIVERY_STATUS_SUCCEEDED, 1);
+    await waitUntil(() => printed(shown.id), 'the new delivery, succeeded, in the tail');
+    // Visible only now, as from a slow transaction or another replica.
+    const created = shown.createTime!.getTime() - 2000;
+    const lateId = `${deliveryIdAt(created)}${'0'.repeat(15)}1`;
+    await sidecar.app.db('deliveries').insert({
+      id: lateId, tenant_id: TENANT, event_tenant_id: TENANT, webhook_id: webhookId, event_id: 'evt-tail-late', event_type: 'user.login',
+      status: 'succeeded', attempt_count: 1, next_attempt_at: null, created_at: created, updated_at: created, completed_at: created + 5,
+    });
+    await waitUntil(() => printed(lateId), 'the late delivery in the tail', 10_000);
+    // More polls, which read the same window again.
+    await sidecar.ingest.publishEvent({ event: login('evt-tail-after') });
+    const after = await waitForStatus('evt-tail-after', DeliveryStatus.DELIVERY_STATUS_SUCCEEDED, 1);
+    await waitUntil(() => printed(after.id), 'the next delivery in the tail');
+  }
 
   it('deliveries list and get show a failed delivery with its attempt; retry-failed sends it again', async () => {
     answer = 500;
