@@ -1,0 +1,26 @@
+/**
+ * webhooks.older_secrets_sealed: the secrets rotations replaced before the newest previous one,
+ * which keep signing until their own overlap windows end (src/security/previous-secrets.ts). A
+ * JSON array of {sealed, expiresAt}, newest first, at most four (five previous secrets in all);
+ * each secret sealed on its own, like secret_sealed. Null when there are none.
+ *
+ * The existing single previous secret is already the head of that list: it stays in
+ * previous_secret_sealed / previous_secret_expires_at, where the version before this one reads
+ * it, so nothing is copied and that version's pods keep signing with it during a rolling update
+ * (they do not see the older secrets, and their rotations end the newest previous one, as they
+ * always did). A nullable column is added in place on both databases, without a table rebuild.
+ */
+import type { Knex } from 'knex';
+
+export async function up(knex: Knex): Promise<void> {
+  await knex.schema.alterTable('webhooks', (t) => {
+    t.text('older_secrets_sealed').nullable();
+  });
+}
+
+/** The older secrets stop signing; the newest previous one keeps its window. */
+export async function down(knex: Knex): Promise<void> {
+  await knex.schema.alterTable('webhooks', (t) => {
+    t.dropColumn('older_secrets_sealed');
+  });
+}
