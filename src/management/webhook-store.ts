@@ -5,6 +5,13 @@ import { retryOnDeadlock } from '../db/deadlock';
 import { UnavailableError } from '../errors';
 import { pauseDeliveries, resumeDeliveries } from '../outbox/pause';
 import { countStatusChange, resetStreak } from '../outbox/stats';
+import {
+  PREVIOUS_SECRET_COLUMNS,
+  previousSecretColumns,
+  previousSecretsOf,
+  type PreviousSecret,
+  type PreviousSecretColumns,
+} from '../security/previous-secrets';
 
 export interface WebhookRecord {
   readonly id: string;
@@ -19,12 +26,30 @@ export interface WebhookRecord {
   readonly updatedAt: number;
 }
 
-/** What a rotation writes. */
-export interface SecretRotation {
+/** A webhook's secrets as stored: the current one and the previous ones, newest first. */
+export interface StoredSecrets {
   readonly sealed: string;
-  readonly previousSealed: string | null;
-  readonly previousExpiresAt: number | null;
+  readonly previous: readonly PreviousSecret[];
+}
+
+/** What a rotation writes. */
+export interface SecretRotation extends StoredSecrets {
   readonly now: number;
+}
+
+/** The columns that hold a webhook's secrets, as a fenced write compares them. */
+export type SecretRow = PreviousSecretColumns & { secret_sealed: string };
+
+export const SECRET_COLUMNS = ['secret_sealed', ...PREVIOUS_SECRET_COLUMNS] as const;
+
+/** Limits `query` to a row whose secrets are still the ones read into `row`. */
+export function whereSecretsAre(query: Knex.QueryBuilder, row: SecretRow): Knex.QueryBuilder {
+  for (const column of SECRET_COLUMNS) {
+    const value = row[column];
+    if (value === null) void query.whereNull(column);
+    else void query.andWhere(column, value);
+  }
+  return query;
 }
 
 /**
@@ -162,39 +187,42 @@ export class WebhookStore {
   }
 
   /**
-   * Replaces the secret with what `next` makes of the current one: the new secret signs from now
-   * on, the previous one beside it until `previousExpiresAt`. False when the tenant has no such
+   * Replaces the secrets with what `next` makes of the stored ones: the new secret signs from now
+   * on, each previous one beside it until its own expiry. False when the tenant has no such
    * webhook.
    *
    * The read and the write are one step. Two rotations that both read secret S0 and then both
    * wrote (S1, previous S0) and (S2, previous S0) each answered OK, but S1 was dropped without
-   * ever signing as a previous secret, and whoever kept it failed (on MySQL, 10 races of 10). On MySQL the read locks the row, so concurrent rotations
-   * (on any replica) take turns; the write is also fenced on the secret read, so a writer that
-   * takes no lock (`db reencrypt-secrets`, or another process on one SQLite file) makes this
-   * read again rather than be overwritten.
+   * ever signing as a previous secret, and whoever kept it failed (on MySQL, 10 races of 10). On
+   * MySQL the read locks the row, so concurrent rotations (on any replica) take turns; the write
+   * is also fenced on the secrets read, so a writer that takes no lock (`db reencrypt-secrets`,
+   * or another process on one SQLite file) makes this read again rather than be overwritten.
    */
-  async rotateSecret(tenantId: string, id: string, next: (currentSealed: string) => SecretRotation): Promise<boolean> {
-    const mysql = isMysql(this.db);
+  async rotateSecret(tenantId: string, id: string, next: (current: StoredSecrets) => SecretRotation): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
-      const outcome = await retryOnDeadlock(() =>
-        this.db.transaction(async (trx) => {
-          const read = trx('webhooks').select('secret_sealed').where({ tenant_id: tenantId, id });
-          if (mysql) void read.forUpdate();
-          const row = (await read.first()) as { secret_sealed: string } | undefined;
-          if (!row) return 'missing';
-          const rotation = next(row.secret_sealed);
-          const updated = await trx('webhooks').where({ tenant_id: tenantId, id, secret_sealed: row.secret_sealed }).update({
-            secret_sealed: rotation.sealed,
-            previous_secret_sealed: rotation.previousSealed,
-            previous_secret_expires_at: rotation.previousExpiresAt,
-            updated_at: rotation.now,
-          });
-          return updated > 0 ? 'rotated' : 'changed';
-        }),
-      );
+      const outcome = await retryOnDeadlock(() => this.db.transaction((trx) => this.rotateOnce(trx, tenantId, id, next)));
       if (outcome !== 'changed') return outcome === 'rotated';
       if (attempt >= ROTATE_ATTEMPTS) throw new UnavailableError('the secret changed while it was being rotated; try again');
     }
+  }
+
+  private async rotateOnce(
+    trx: Knex.Transaction,
+    tenantId: string,
+    id: string,
+    next: (current: StoredSecrets) => SecretRotation,
+  ): Promise<'missing' | 'rotated' | 'changed'> {
+    const read = trx('webhooks').select(SECRET_COLUMNS).where({ tenant_id: tenantId, id });
+    if (isMysql(this.db)) void read.forUpdate();
+    const row = (await read.first()) as SecretRow | undefined;
+    if (!row) return 'missing';
+    const rotation = next({ sealed: row.secret_sealed, previous: previousSecretsOf(row) });
+    const updated = await whereSecretsAre(trx('webhooks').where({ tenant_id: tenantId, id }), row).update({
+      secret_sealed: rotation.sealed,
+      ...previousSecretColumns(rotation.previous),
+      updated_at: rotation.now,
+    });
+    return updated > 0 ? 'rotated' : 'changed';
   }
 }
 

@@ -1,6 +1,7 @@
 /** Webhook management: the rules of create, read, list, update and delete for one tenant. */
 import { ExhaustedError, InputError, NotFoundError } from '../errors';
 import { newWebhookId } from '../ids';
+import { afterRotation } from '../security/previous-secrets';
 import type { SecretBox } from '../security/secret-box';
 import { generateSecret } from '../security/signing';
 import { decodePageToken, encodePageToken, pageSizeOf } from './page-token';
@@ -122,11 +123,10 @@ export class WebhookManager {
   }
 
   /**
-   * A new secret; the current one becomes the previous and keeps signing beside it for the
-   * overlap window, so receivers can switch without losing a delivery. There is one previous
-   * slot: a secret an earlier rotation left in it stops signing now (README and the proto say
-   * so). Svix keeps up to five, each for its own window; that needs a list of sealed secrets
-   * per webhook, in signing, re-encryption and the schema, for admins who rotate twice a day.
+   * A new secret; the current one becomes the newest previous secret and keeps signing beside it
+   * for the overlap window, so receivers can switch without losing a delivery. Earlier previous
+   * secrets keep their own windows: at most MAX_PREVIOUS_SECRETS are kept, the oldest dropped
+   * first, and expired ones are pruned here.
    */
   async rotateSecret(tenantId: string, id: string): Promise<{ secret: string; previousExpiresAt: number | null }> {
     checkId(id);
@@ -136,15 +136,14 @@ export class WebhookManager {
     const previousExpiresAt = overlap > 0 ? now + overlap : null;
     const context = secretContext(tenantId, id);
     const sealed = this.secrets.seal(secret, context);
-    const rotated = await this.store.rotateSecret(tenantId, id, (current) => ({
-      sealed,
+    const rotated = await this.store.rotateSecret(tenantId, id, (current) => {
+      const replaced = previousExpiresAt === null ? null : { sealed: current.sealed, expiresAt: previousExpiresAt };
       // Under the newest key, as the new one is: a rotation during an encryption key rotation
       // would otherwise keep a secret under the old key, which `db reencrypt-secrets` (its fenced
       // write lost to this one) assumes whoever changed the row did not.
-      previousSealed: overlap > 0 ? this.secrets.reseal(current, context) : null,
-      previousExpiresAt,
-      now,
-    }));
+      const previous = afterRotation(current.previous, replaced, now).map((s) => ({ ...s, sealed: this.secrets.reseal(s.sealed, context) }));
+      return { sealed, previous, now };
+    });
     if (!rotated) throw notFound(id);
     this.options.onWebhookChanged?.(id);
     return { secret, previousExpiresAt };

@@ -1,6 +1,7 @@
 /**
- * Key rotation, second half: re-seals every webhook's signing secret (and its previous secret,
- * during a rotation overlap) under the newest encryption key, so the old key can be dropped.
+ * Key rotation, second half: re-seals every webhook's signing secret (and each previous secret
+ * it keeps, during rotation overlaps) under the newest encryption key, so the old key can be
+ * dropped.
  *
  * The operator first configures `WEBHOOKS_ENCRYPTION_KEY=new,old` (the first key seals, every key
  * opens) on every replica, runs this, then removes the old key. Rows go in small batches, each
@@ -9,18 +10,15 @@
  * this) is left as it is, since whoever changed it sealed it under the newest key already.
  */
 import type { Knex } from 'knex';
+import { SECRET_COLUMNS, whereSecretsAre, type SecretRow } from '../management/webhook-store';
 import { secretContext } from '../management/webhooks';
+import { previousSecretColumns, previousSecretsOf } from './previous-secrets';
 import type { SecretBox } from './secret-box';
 
 /** Rows read per batch. */
 export const REENCRYPT_BATCH = 100;
 
-interface SecretRow {
-  id: string;
-  tenant_id: string;
-  secret_sealed: string;
-  previous_secret_sealed: string | null;
-}
+type Row = SecretRow & { id: string; tenant_id: string };
 
 /**
  * Returns how many webhooks had a secret re-sealed. Throws (changing nothing more) when a secret
@@ -31,10 +29,10 @@ export async function reencryptSecrets(db: Knex, box: SecretBox, batchSize = REE
   let after = '';
   for (;;) {
     const rows = (await db('webhooks')
-      .select('id', 'tenant_id', 'secret_sealed', 'previous_secret_sealed')
+      .select('id', 'tenant_id', ...SECRET_COLUMNS)
       .where('id', '>', after)
       .orderBy('id')
-      .limit(batchSize)) as SecretRow[];
+      .limit(batchSize)) as Row[];
     for (const row of rows) {
       if (await resealRow(db, box, row)) resealed += 1;
     }
@@ -43,14 +41,18 @@ export async function reencryptSecrets(db: Knex, box: SecretBox, batchSize = REE
   }
 }
 
-async function resealRow(db: Knex, box: SecretBox, row: SecretRow): Promise<boolean> {
+/**
+ * Every secret the row keeps, expired previous ones too: a secret left under the old key would
+ * not open once that key is gone, and a reader that failed on it would fail the whole row.
+ */
+async function resealRow(db: Knex, box: SecretBox, row: Row): Promise<boolean> {
   const context = secretContext(row.tenant_id, row.id);
   const reseal = (sealed: string): string => box.reseal(sealed, context);
   const current = reseal(row.secret_sealed);
-  const previous = row.previous_secret_sealed === null ? null : reseal(row.previous_secret_sealed);
-  if (current === row.secret_sealed && previous === row.previous_secret_sealed) return false;
-  const query = db('webhooks').where({ id: row.id, tenant_id: row.tenant_id, secret_sealed: row.secret_sealed });
-  if (row.previous_secret_sealed === null) void query.whereNull('previous_secret_sealed');
-  else void query.andWhere('previous_secret_sealed', row.previous_secret_sealed);
-  return (await query.update({ secret_sealed: current, previous_secret_sealed: previous })) > 0;
+  const previous = previousSecretsOf(row).map((s) => ({ ...s, sealed: reseal(s.sealed) }));
+  const columns = previousSecretColumns(previous);
+  const same = current === row.secret_sealed && columns.previous_secret_sealed === row.previous_secret_sealed && columns.older_secrets_sealed === row.older_secrets_sealed;
+  if (same) return false;
+  const query = whereSecretsAre(db('webhooks').where({ id: row.id, tenant_id: row.tenant_id }), row);
+  return (await query.update({ secret_sealed: current, ...columns })) > 0;
 }
