@@ -1,6 +1,7 @@
 /** The headers of one attempt (DESIGN.md, "What a receiver gets"), signed with every active secret. */
 import { secretContext } from '../management/webhooks';
 import type { ClaimedDelivery } from '../outbox/claim';
+import { activeAt, previousSecretsOf } from '../security/previous-secrets';
 import type { SecretBox } from '../security/secret-box';
 import { decodeSecret, sign } from '../security/signing';
 
@@ -32,11 +33,13 @@ function signingKey(secrets: SecretBox, sealed: string, context: string): Buffer
 export function signedHeaders(delivery: ClaimedDelivery, secrets: SecretBox, now: number): Record<string, string> {
   const webhook = delivery.webhook!;
   const context = secretContext(delivery.tenantId, delivery.webhookId);
-  const keys = [signingKey(secrets, webhook.secretSealed, context)];
-  // After a rotation the previous secret signs beside the new one until its overlap ends.
-  if (webhook.previousSecretSealed !== null && (webhook.previousSecretExpiresAt ?? 0) > now) {
-    keys.push(signingKey(secrets, webhook.previousSecretSealed, context));
-  }
+  const previous = previousSecretsOf({
+    previous_secret_sealed: webhook.previousSecretSealed,
+    previous_secret_expires_at: webhook.previousSecretExpiresAt,
+    older_secrets_sealed: webhook.olderSecretsSealed,
+  });
+  // After rotations each replaced secret signs beside the new one until its own overlap ends.
+  const keys = [webhook.secretSealed, ...activeAt(previous, now).map((s) => s.sealed)].map((sealed) => signingKey(secrets, sealed, context));
   const timestamp = Math.floor(now / 1000);
   return {
     'content-type': 'application/json',

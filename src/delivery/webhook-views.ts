@@ -15,6 +15,7 @@
  */
 import type { Knex } from 'knex';
 import type { ClaimedDelivery } from '../outbox/claim';
+import { PREVIOUS_SECRET_COLUMNS } from '../security/previous-secrets';
 import type { Logger } from '../telemetry/logger';
 import { OutageLog } from '../telemetry/outage-log';
 
@@ -123,9 +124,7 @@ export class WebhookViews {
     const keys = new Map(deliveries.map((d) => [d.webhookId, [d.tenantId, d.webhookId]]));
     const rows = (await this.db('webhooks')
       .whereIn(['tenant_id', 'id'], [...keys.values()])
-      .select('id', 'enabled', 'url', 'secret_sealed', 'previous_secret_sealed', 'previous_secret_expires_at')) as Array<
-      Record<string, unknown>
-    >;
+      .select('id', 'enabled', 'url', 'secret_sealed', ...PREVIOUS_SECRET_COLUMNS)) as Array<Record<string, unknown>>;
     const readMs = Date.now() - readAt;
     const found = new Map(rows.map((row) => [row.id as string, row]));
     for (const webhookId of keys.keys()) {
@@ -176,6 +175,7 @@ function snapshotOf(row: Record<string, unknown>): WebhookSnapshot {
     secretSealed: row.secret_sealed as string,
     previousSecretSealed: (row.previous_secret_sealed as string | null) ?? null,
     previousSecretExpiresAt: row.previous_secret_expires_at === null ? null : Number(row.previous_secret_expires_at),
+    olderSecretsSealed: (row.older_secrets_sealed as string | null) ?? null,
     enabled: Boolean(row.enabled),
   };
 }

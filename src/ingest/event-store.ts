@@ -165,6 +165,7 @@ function handedOff(event: ValidEvent, sub: Subscription, id: string, handoff: Ha
       secretSealed: sub.secretSealed,
       previousSecretSealed: sub.previousSecretSealed,
       previousSecretExpiresAt: sub.previousSecretExpiresAt,
+      olderSecretsSealed: sub.olderSecretsSealed,
       enabled: sub.enabled,
     },
   };

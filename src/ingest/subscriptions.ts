@@ -21,10 +21,11 @@ export interface Subscription {
   readonly secretSealed: string;
   readonly previousSecretSealed: string | null;
   readonly previousSecretExpiresAt: number | null;
+  readonly olderSecretsSealed: string | null;
 }
 
 const SUBSCRIPTION_COLUMNS =
-  'id, tenant_id, event_types, organization_ids, enabled, url, secret_sealed, previous_secret_sealed, previous_secret_expires_at';
+  'id, tenant_id, event_types, organization_ids, enabled, url, secret_sealed, previous_secret_sealed, previous_secret_expires_at, older_secrets_sealed';
 
 /**
  * The webhooks of these tenants, in one query, grouped by tenant; every tenant's list also holds
@@ -53,6 +54,7 @@ export async function loadSubscriptions(tx: Tx, tenantIds: readonly string[]): P
     secret_sealed: string;
     previous_secret_sealed: string | null;
     previous_secret_expires_at: number | string | null;
+    older_secrets_sealed: string | null;
   }>(
     'webhooks',
     `SELECT ${SUBSCRIPTION_COLUMNS} FROM webhooks WHERE tenant_id IN (${scopes.map(() => '?').join(', ')})${tx.mysql ? ' LOCK IN SHARE MODE' : ''}`,
@@ -69,6 +71,7 @@ export async function loadSubscriptions(tx: Tx, tenantIds: readonly string[]): P
       secretSealed: row.secret_sealed,
       previousSecretSealed: row.previous_secret_sealed,
       previousSecretExpiresAt: row.previous_secret_expires_at === null ? null : Number(row.previous_secret_expires_at),
+      olderSecretsSealed: row.older_secrets_sealed,
     };
     const list = byTenant.get(sub.tenantId) ?? [];
     list.push(sub);

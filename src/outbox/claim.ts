@@ -30,6 +30,8 @@ export interface ClaimedDelivery {
     readonly secretSealed: string;
     readonly previousSecretSealed: string | null;
     readonly previousSecretExpiresAt: number | null;
+    /** The older previous secrets, as stored (src/security/previous-secrets.ts); read when signing. */
+    readonly olderSecretsSealed: string | null;
     /** False once it is disabled: its deliveries are paused, and are not sent. */
     readonly enabled: boolean;
   } | null;
@@ -113,6 +115,7 @@ async function loadClaimed(
       'w.secret_sealed',
       'w.previous_secret_sealed',
       'w.previous_secret_expires_at',
+      'w.older_secrets_sealed',
       'w.enabled',
     )) as Array<Record<string, unknown>>;
   return rows.map((row) => ({
@@ -136,6 +139,7 @@ async function loadClaimed(
             previousSecretSealed: (row.previous_secret_sealed as string | null) ?? null,
             previousSecretExpiresAt:
               row.previous_secret_expires_at === null ? null : Number(row.previous_secret_expires_at),
+            olderSecretsSealed: (row.older_secrets_sealed as string | null) ?? null,
             enabled: Boolean(row.enabled),
           },
   }));

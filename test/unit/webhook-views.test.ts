@@ -41,7 +41,7 @@ describe('WebhookViews', () => {
   const queued = (claimedAt: number): ClaimedDelivery => ({
     id: 'dlv_1', claimId: 'c', tenantId: 't', webhookId: 'wh_1', eventId: 'e', eventType: 'user.login', attemptCount: 0,
     payload: '{}', traceContext: null, leaseExpiresAt: claimedAt + LEASE_MS, leaseExpired: false,
-    webhook: { url: 'https://old.example.com/', secretSealed: 'sealed-old', previousSecretSealed: null, previousSecretExpiresAt: null, enabled: true },
+    webhook: { url: 'https://old.example.com/', secretSealed: 'sealed-old', previousSecretSealed: null, previousSecretExpiresAt: null, olderSecretsSealed: null, enabled: true },
   });
 
   it("sends from the claim's own view within REFRESH_MS of the claim, and asks for a read after", () => {
