@@ -1,6 +1,6 @@
 /**
  * Encryption-key rotation, on each database: with `WEBHOOKS_ENCRYPTION_KEY=new,old`,
- * reencryptSecrets re-seals every secret (and previous secret) under the new key in small
+ * reencryptSecrets re-seals every secret (and every previous secret) under the new key in small
  * batches; once it has run, the old key can go and every webhook still delivers, signed with the
  * secrets the tenants hold. Before it has run, dropping the old key breaks the webhooks (the
  * control that shows the old key was needed). And MySQL mode refuses to start without a key.
@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import type { Env } from '../../src/config/config';
+import { parseOlderSecrets } from '../../src/security/previous-secrets';
 import { reencryptSecrets } from '../../src/security/reencrypt';
 import { keyIdOf, SecretBox } from '../../src/security/secret-box';
 import { forEachDatabase, MYSQL_URL } from '../support/databases';
@@ -73,8 +74,9 @@ forEachDatabase('encryption key rotation', (database) => {
   }
 
   async function sealedKeyIds(): Promise<string[]> {
-    const rows = (await sidecar!.app.db('webhooks').select('secret_sealed', 'previous_secret_sealed')) as Array<Record<string, string | null>>;
-    return rows.flatMap((r) => [r.secret_sealed, r.previous_secret_sealed]).filter((s): s is string => s !== null).map((s) => s.split('.')[1]!);
+    const rows = (await sidecar!.app.db('webhooks').select('secret_sealed', 'previous_secret_sealed', 'older_secrets_sealed').orderBy('id')) as Array<Record<string, string | null>>;
+    const older = (r: Record<string, string | null>) => parseOlderSecrets(r.older_secrets_sealed ?? null).map((s) => s.sealed);
+    return rows.flatMap((r) => [r.secret_sealed, r.previous_secret_sealed, ...older(r)]).filter((s): s is string => s !== null).map((s) => s.split('.')[1]!);
   }
 
   it('re-seals every secret under the newest key; then the old key can go and every webhook still delivers', async () => {
@@ -84,10 +86,13 @@ forEachDatabase('encryption key rotation', (database) => {
     const secrets: string[][] = [];
     for (let i = 0; i < 3; i += 1) {
       const { webhook, secret } = await admin().createWebhook(hook(receiver.url));
-      // The last one is mid-rotation: its previous secret still signs and must be re-sealed too.
-      secrets.push(i === 2 ? [(await admin().rotateWebhookSecret({ id: webhook!.id })).secret, secret] : [secret]);
+      const held = [secret];
+      // The last one is mid-rotation twice over: its previous secrets, the older one kept in
+      // older_secrets_sealed, still sign and must be re-sealed too.
+      for (let r = 0; i === 2 && r < 2; r += 1) held.unshift((await admin().rotateWebhookSecret({ id: webhook!.id })).secret);
+      secrets.push(held);
     }
-    expect(await sealedKeyIds()).to.deep.equal(Array<string>(4).fill(keyIdOf(oldKey)));
+    expect(await sealedKeyIds()).to.deep.equal(Array<string>(5).fill(keyIdOf(oldKey)));
 
     // The control: without the old key nothing opens, so the old key is needed until re-sealing.
     await restart(dbUrl, withKeys(newKey));
@@ -97,7 +102,7 @@ forEachDatabase('encryption key rotation', (database) => {
     const box = new SecretBox([newKey, oldKey]);
     // A batch of 2 makes three webhooks take two batches.
     expect(await reencryptSecrets(sidecar!.app.db, box, 2)).to.equal(3);
-    expect(await sealedKeyIds()).to.deep.equal(Array<string>(4).fill(keyIdOf(newKey)));
+    expect(await sealedKeyIds()).to.deep.equal(Array<string>(5).fill(keyIdOf(newKey)));
     expect(await reencryptSecrets(sidecar!.app.db, box), 'a second run has nothing to do').to.equal(0);
 
     await restart(dbUrl, withKeys(newKey));
@@ -108,22 +113,24 @@ forEachDatabase('encryption key rotation', (database) => {
     for (const held of secrets) {
       const matching = receiver.requests.filter((r) => verifies(held[0]!, r));
       expect(matching, 'requests signed with this secret').to.have.length(1);
-      for (const other of held.slice(1)) expect(verifies(other, matching[0]!), 'the previous secret').to.equal(true);
+      for (const other of held.slice(1)) expect(verifies(other, matching[0]!), 'a previous secret').to.equal(true);
     }
   });
 
-  it('a secret rotated while both keys are configured keeps its previous secret under the newest key', async () => {
+  it('a secret rotated while both keys are configured keeps its previous secrets under the newest key', async () => {
     const dbUrl = await database.create();
     await restart(dbUrl, withKeys(oldKey));
     const { webhook, secret } = await sidecar!.admin(TENANT).createWebhook(hook(receiver.url));
+    const { secret: first } = await sidecar!.admin(TENANT).rotateWebhookSecret({ id: webhook!.id });
     await restart(dbUrl, withKeys(newKey, oldKey));
     const { secret: rotated } = await sidecar!.admin(TENANT).rotateWebhookSecret({ id: webhook!.id });
-    // Both under the new key, so dropping the old one needs no re-sealing of this row.
-    expect(await sealedKeyIds()).to.deep.equal([keyIdOf(newKey), keyIdOf(newKey)]);
+    // All three under the new key, so dropping the old one needs no re-sealing of this row.
+    expect(await sealedKeyIds()).to.deep.equal(Array<string>(3).fill(keyIdOf(newKey)));
     await restart(dbUrl, withKeys(newKey));
     receiver.requests.length = 0;
     expect(await publishAndWait(1)).to.deep.equal([null]);
-    expect(verifies(rotated, receiver.requests[0]!) && verifies(secret, receiver.requests[0]!), 'signed with both secrets').to.equal(true);
+    const signedWith = [rotated, first, secret].map((held) => verifies(held, receiver.requests[0]!));
+    expect(signedWith, 'signed with all three secrets').to.deep.equal([true, true, true]);
   });
 
   it('refuses to re-seal, and changes nothing, when a secret does not open with the given keys', async () => {

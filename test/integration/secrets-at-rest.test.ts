@@ -43,6 +43,8 @@ forEachDatabase('signing secrets at rest', (database) => {
     for (const tenantId of ['tenant-a', 'tenant-b']) {
       const { webhook, secret } = await sidecar.admin(tenantId).createWebhook(hook(receiver.url));
       secrets.push(secret, (await sidecar.admin(tenantId).rotateWebhookSecret({ id: webhook!.id })).secret);
+      // Rotated twice: the original is kept among the older previous secrets.
+      if (tenantId === 'tenant-a') secrets.push((await sidecar.admin(tenantId).rotateWebhookSecret({ id: webhook!.id })).secret);
     }
     secrets.push((await sidecar.platform().createWebhook(hook(receiver.url))).secret);
     for (const tenantId of ['tenant-a', 'tenant-b']) await sidecar.ingest.publishEvent(login(tenantId, `evt-${tenantId}`));
@@ -52,7 +54,7 @@ forEachDatabase('signing secrets at rest', (database) => {
     expect(await tableNames(sidecar.app.db)).to.include.members(['webhooks', 'events', 'deliveries', 'delivery_attempts', 'webhook_stats']);
     // The dump is not empty: it holds the webhooks, sealed, and what was delivered.
     expect(dump).to.include(receiver.url).and.include('evt-tenant-b');
-    expect((dump.match(/"v1\.[0-9a-f]{8}\./g) ?? []).length, 'sealed secrets in the dump: three current, two previous').to.equal(5);
+    expect((dump.match(/"v1\.[0-9a-f]{8}\./g) ?? []).length, 'sealed secrets in the dump: three current, three previous').to.equal(6);
     const { tokens, encryptionKeys } = sidecar.config;
     const forbidden = [
       ...secrets.flatMap(secretForms),

@@ -1,0 +1,124 @@
+/**
+ * Several previous secrets, on each database with real receivers: every secret a rotation
+ * replaces keeps signing until its own overlap window ends, as that rotation's response said,
+ * even when later rotations come inside the window; an ended window stops only its own secret,
+ * and the next rotation prunes it from the row; at most MAX_PREVIOUS_SECRETS are kept, the
+ * oldest dropped first.
+ */
+import { expect } from 'chai';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { DeliveryStatus, ListDeliveriesRequest } from '../../src/grpc/generated/webhooks/v1/management';
+import { MAX_PREVIOUS_SECRETS } from '../../src/security/previous-secrets';
+import { forEachDatabase } from '../support/databases';
+import { TestReceiver, type ReceivedRequest } from '../support/receiver';
+import { startSidecar, type TestSidecar } from '../support/sidecar';
+import { waitUntil } from '../support/wait';
+
+const TENANT = 'tenant-previous';
+
+function verifies(secret: string, req: ReceivedRequest): boolean {
+  try {
+    new StandardWebhook(secret).verify(req.body, {
+      'webhook-id': req.headers['webhook-id'] as string,
+      'webhook-timestamp': req.headers['webhook-timestamp'] as string,
+      'webhook-signature': req.headers['webhook-signature'] as string,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const signaturesOf = (req: ReceivedRequest): string[] => (req.headers['webhook-signature'] as string).split(' ');
+const eventIdOf = (req: ReceivedRequest): string => (JSON.parse(req.body) as { id: string }).id;
+
+forEachDatabase('previous signing secrets', (database) => {
+  let sidecar: TestSidecar | undefined;
+  let receiver: TestReceiver;
+
+  beforeEach(async () => (receiver = await TestReceiver.start()));
+  afterEach(async () => {
+    await sidecar?.stop();
+    sidecar = undefined;
+    await receiver.close();
+  });
+
+  const admin = () => sidecar!.admin(TENANT);
+  const rotate = (id: string) => admin().rotateWebhookSecret({ id });
+
+  async function createHook(overlapMs: number): Promise<{ id: string; secret: string }> {
+    sidecar = await startSidecar(await database.create(), { WEBHOOKS_SECRET_OVERLAP_MS: String(overlapMs) });
+    const { webhook, secret } = await admin().createWebhook({ url: receiver.url, eventTypes: ['user.login'], description: '', organizationIds: [] });
+    return { id: webhook!.id, secret };
+  }
+
+  /** The POST of one new event, once its delivery succeeded. */
+  async function deliverOne(webhookId: string, eventId: string): Promise<ReceivedRequest> {
+    await sidecar!.ingest.publishEvent({ event: { id: eventId, tenantId: TENANT, type: 'user.login', occurredAt: undefined, organizationId: '', data: { user_id: 'u-1' } } });
+    await waitUntil(async () => {
+      const { deliveries } = await admin().listDeliveries(ListDeliveriesRequest.fromPartial({ webhookId, pageSize: 100 }));
+      return deliveries.find((d) => d.eventId === eventId)?.status === DeliveryStatus.DELIVERY_STATUS_SUCCEEDED;
+    }, `the delivery of ${eventId}`);
+    const posts = receiver.requests.filter((r) => eventIdOf(r) === eventId);
+    expect(posts).to.have.length(1);
+    return posts[0]!;
+  }
+
+  it('two rotations inside the window: three signatures, each secret until its own window ends', async () => {
+    const overlap = 6_000;
+    const { id, secret: original } = await createHook(overlap);
+    const firstAt = Date.now();
+    const first = await rotate(id);
+    const originalEnds = first.previousSecretExpireTime!.getTime();
+    expect(originalEnds).to.be.within(firstAt + overlap, Date.now() + overlap);
+    // Far enough apart that the original's window ends well before the first secret's.
+    await waitUntil(() => Date.now() > firstAt + overlap / 2, 'half the window to pass', overlap);
+    const second = await rotate(id);
+    const firstEnds = second.previousSecretExpireTime!.getTime();
+    expect(firstEnds - originalEnds, 'each window counts from its own rotation').to.be.at.least(overlap / 2);
+
+    const both = await deliverOne(id, 'evt-both');
+    expect(both.at, 'sent inside both windows').to.be.below(originalEnds);
+    expect(signaturesOf(both)).to.have.length(3);
+    for (const secret of [second.secret, first.secret, original]) expect(verifies(secret, both)).to.equal(true);
+
+    await waitUntil(() => Date.now() > originalEnds, "the original secret's window to end", overlap);
+    const one = await deliverOne(id, 'evt-one-window');
+    expect(one.at, "sent inside the first secret's window").to.be.below(firstEnds);
+    expect(signaturesOf(one)).to.have.length(2);
+    expect(verifies(second.secret, one) && verifies(first.secret, one)).to.equal(true);
+    expect(verifies(original, one), 'the original, its window over').to.equal(false);
+
+    await waitUntil(() => Date.now() > firstEnds, "the first secret's window to end", overlap);
+    const none = await deliverOne(id, 'evt-no-window');
+    expect(signaturesOf(none)).to.have.length(1);
+    expect(verifies(second.secret, none)).to.equal(true);
+    expect(verifies(first.secret, none)).to.equal(false);
+  });
+
+  it('the next rotation prunes previous secrets whose windows ended', async () => {
+    const overlap = 1_500;
+    const { id } = await createHook(overlap);
+    await rotate(id);
+    const last = await rotate(id);
+    const row = () => sidecar!.app.db('webhooks').where({ id }).first('previous_secret_sealed', 'older_secrets_sealed');
+    expect((await row()).older_secrets_sealed, 'the original, still in its window').to.match(/^\[\{"sealed":"v1\./);
+    await waitUntil(() => Date.now() > last.previousSecretExpireTime!.getTime(), 'every window to end', 3 * overlap);
+    const third = await rotate(id);
+    expect(await row()).to.include({ older_secrets_sealed: null });
+    const post = await deliverOne(id, 'evt-after-prune');
+    expect(signaturesOf(post)).to.have.length(2);
+    expect(verifies(third.secret, post) && verifies(last.secret, post)).to.equal(true);
+  });
+
+  it(`keeps at most ${MAX_PREVIOUS_SECRETS} previous secrets: a sixth rotation in the window drops the oldest`, async () => {
+    const { id, secret: original } = await createHook(60_000);
+    const handedOut = [original];
+    for (let i = 0; i <= MAX_PREVIOUS_SECRETS; i += 1) handedOut.push((await rotate(id)).secret);
+
+    const post = await deliverOne(id, 'evt-capped');
+    expect(signaturesOf(post)).to.have.length(MAX_PREVIOUS_SECRETS + 1);
+    expect(verifies(original, post), 'the oldest, dropped').to.equal(false);
+    for (const secret of handedOut.slice(1)) expect(verifies(secret, post)).to.equal(true);
+  });
+});
