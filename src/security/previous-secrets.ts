@@ -45,7 +45,7 @@ export function parseOlderSecrets(text: string | null): PreviousSecret[] {
 /** Every previous secret a row holds, expired ones included, newest first. */
 export function previousSecretsOf(row: PreviousSecretColumns): PreviousSecret[] {
   const older = parseOlderSecrets(row.older_secrets_sealed);
-  // A previous secret without an expiry never signed (the code before this list wrote none).
+  // No version writes a previous secret without an expiry; if one did, it would never sign.
   if (row.previous_secret_sealed === null || row.previous_secret_expires_at === null) return older;
   return [{ sealed: row.previous_secret_sealed, expiresAt: Number(row.previous_secret_expires_at) }, ...older];
 }
