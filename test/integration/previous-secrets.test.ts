@@ -3,18 +3,24 @@
  * replaces keeps signing until its own overlap window ends, as that rotation's response said,
  * even when later rotations come inside the window; an ended window stops only its own secret,
  * and the next rotation prunes it from the row; at most MAX_PREVIOUS_SECRETS are kept, the
- * oldest dropped first.
+ * oldest dropped first. A previous secret stored before the older_secrets migration keeps its
+ * window after it.
  */
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { parseDbUrl } from '../../src/config/db-url';
+import { connect } from '../../src/db/connect';
 import { DeliveryStatus, ListDeliveriesRequest } from '../../src/grpc/generated/webhooks/v1/management';
 import { MAX_PREVIOUS_SECRETS } from '../../src/security/previous-secrets';
 import { forEachDatabase } from '../support/databases';
+import { rollBackThrough } from '../support/migrations';
 import { TestReceiver, type ReceivedRequest } from '../support/receiver';
 import { startSidecar, type TestSidecar } from '../support/sidecar';
 import { waitUntil } from '../support/wait';
 
 const TENANT = 'tenant-previous';
+const OLDER_SECRETS = '20261204120000_older_secrets.js';
 
 function verifies(secret: string, req: ReceivedRequest): boolean {
   try {
@@ -46,8 +52,15 @@ forEachDatabase('previous signing secrets', (database) => {
   const admin = () => sidecar!.admin(TENANT);
   const rotate = (id: string) => admin().rotateWebhookSecret({ id });
 
+  let hookDbUrl: string | undefined;
+
+  // One key for every start, so a restarted sidecar opens what the first one sealed.
+  const encryptionKey = randomBytes(32).toString('base64');
+  const env = (overlapMs: number) => ({ WEBHOOKS_SECRET_OVERLAP_MS: String(overlapMs), WEBHOOKS_ENCRYPTION_KEY: encryptionKey });
+
   async function createHook(overlapMs: number): Promise<{ id: string; secret: string }> {
-    sidecar = await startSidecar(await database.create(), { WEBHOOKS_SECRET_OVERLAP_MS: String(overlapMs) });
+    hookDbUrl = await database.create();
+    sidecar = await startSidecar(hookDbUrl, env(overlapMs));
     const { webhook, secret } = await admin().createWebhook({ url: receiver.url, eventTypes: ['user.login'], description: '', organizationIds: [] });
     return { id: webhook!.id, secret };
   }
@@ -120,5 +133,25 @@ forEachDatabase('previous signing secrets', (database) => {
     expect(signaturesOf(post)).to.have.length(MAX_PREVIOUS_SECRETS + 1);
     expect(verifies(original, post), 'the oldest, dropped').to.equal(false);
     for (const secret of handedOut.slice(1)) expect(verifies(secret, post)).to.equal(true);
+  });
+
+  it('a previous secret stored before the older_secrets migration keeps signing after it, beside a later one', async () => {
+    const { id, secret: original } = await createHook(60_000);
+    const first = await rotate(id);
+    await sidecar!.stop();
+    sidecar = undefined;
+    // The schema as the version before this migration had it, with that rotation's row in it.
+    const db = connect(parseDbUrl(hookDbUrl!));
+    try {
+      expect(await rollBackThrough(db, OLDER_SECRETS)).to.deep.equal([OLDER_SECRETS]);
+      expect(await db.schema.hasColumn('webhooks', 'older_secrets_sealed')).to.equal(false);
+    } finally {
+      await db.destroy();
+    }
+    sidecar = await startSidecar(hookDbUrl!, env(60_000));
+    const second = await rotate(id);
+    const post = await deliverOne(id, 'evt-after-upgrade');
+    expect(signaturesOf(post)).to.have.length(3);
+    for (const secret of [second.secret, first.secret, original]) expect(verifies(secret, post)).to.equal(true);
   });
 });
