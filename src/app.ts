@@ -4,6 +4,7 @@
  */
 import type { Config } from './config';
 import { connect, type Db } from './db/connect';
+import { clockFor, type Clock } from './db/db-clock';
 import { migrateLatest, storesBodiesApart } from './db/migrate';
 import { HttpSender } from './delivery/http-sender';
 import { DeliveryWorker } from './delivery/worker';
@@ -66,6 +67,8 @@ export async function startApp(
   });
   const db = connect(config.db, { logger });
   let bodiesApart: boolean;
+  // Every time written to or compared with the database comes from here (src/db/db-clock.ts).
+  let clock: Clock & { stop(): void };
   try {
     const { applied, newer } = await migrateLatest(db);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
@@ -73,6 +76,7 @@ export async function startApp(
       logger.warn({ newer }, 'the database was migrated by a newer version of the sidecar; this version runs on that schema');
     }
     bodiesApart = await storesBodiesApart(db, config.eventBodies);
+    clock = await clockFor(db, logger);
   } catch (err) {
     await Promise.all([db.destroy(), telemetry.stop()]);
     throw err;
@@ -86,7 +90,7 @@ export async function startApp(
     resolver: overrides.resolver,
   });
   const worker = new DeliveryWorker(
-    { db, sender, secrets, logger, telemetry: telemetry.delivery, recorder: new AttemptRecorder(db, config) },
+    { db, sender, secrets, logger, clock, telemetry: telemetry.delivery, recorder: new AttemptRecorder(db, config) },
     {
       concurrency: config.deliveryConcurrency,
       maxInFlightPerWebhook: config.maxInFlightPerWebhook,
@@ -106,7 +110,7 @@ export async function startApp(
       db,
       GROUP_COMMIT_MAX_EVENTS,
       config.db.kind === 'mysql' ? GROUP_COMMITS_IN_FLIGHT : 1,
-      Date.now,
+      () => clock.now(), // a new delivery's first due time and its handoff's lease end
       (now) => worker.openHandoff(now),
       bodiesApart,
     ),
@@ -121,21 +125,23 @@ export async function startApp(
     { catalog, allowedCidrs: config.allowedCidrs },
     {
       secretOverlapMs: config.secretOverlapMs,
+      clock: () => clock.now(), // pausing and resuming compare lease ends
       onDeliveriesDue: wakeWorker,
       onWebhookChanged: (webhookId) => worker.webhookChanged(webhookId),
     },
   );
   const history = new DeliveryHistory(db);
-  const redelivery = new Redelivery(db, webhooks, history, wakeWorker, config.maxEventBytes, bodiesApart);
+  const redelivery = new Redelivery(db, webhooks, history, wakeWorker, config.maxEventBytes, bodiesApart, clock);
   let grpcServer: GrpcServer;
   try {
     grpcServer = await startGrpcServer(
       config.grpcAddr,
       ingestService(handlerDeps, ingestor, streams),
-      managementService(handlerDeps, { db, webhooks, redelivery, history, catalog }),
+      managementService(handlerDeps, { db, clock, webhooks, redelivery, history, catalog }),
       serverCredentials(config.tls),
     );
   } catch (err) {
+    clock.stop();
     await Promise.all([sender.close(), telemetry.stop().then(() => db.destroy())]);
     throw err;
   }
@@ -179,6 +185,7 @@ export async function startApp(
         await worker.settled();
         await sender.close();
         await telemetry.stop();
+        clock.stop();
         await db.destroy();
         logger.info('webhooks sidecar stopped');
       })()),

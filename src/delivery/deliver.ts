@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import { abandon, type Outcome, type Recorded } from '../outbox/record';
 import type { AttemptRecorder } from '../outbox/recorder';
 import type { ClaimedDelivery } from '../outbox/claim';
+import type { Clock } from '../db/db-clock';
 import type { SecretBox } from '../security/secret-box';
 import { DeliveryTelemetry } from '../telemetry/delivery-telemetry';
 import type { Logger } from '../telemetry/logger';
@@ -24,6 +25,8 @@ export interface DeliverDeps {
   readonly logger: Logger;
   /** Writes attempts in batches. */
   readonly recorder: AttemptRecorder;
+  /** The database's clock, for every time written to it (the next attempt's due time above all). */
+  readonly clock: Clock;
   /** The webhook.deliver span and the delivery metrics; parts built alone (tests) need none. */
   readonly telemetry?: DeliveryTelemetry;
   /** An attempt's write disabled its webhook (a 410, a failure streak). */
@@ -52,7 +55,7 @@ export async function deliverOnce(
   const telemetry = deps.telemetry ?? UNOBSERVED;
   if (delivery.webhook === null) {
     onSent();
-    await abandon(deps.db, delivery, 'the webhook was deleted', Date.now());
+    await abandon(deps.db, delivery, 'the webhook was deleted', deps.clock.now());
     telemetry.abandoned(delivery);
     return { kept: true };
   }
@@ -61,8 +64,9 @@ export async function deliverOnce(
     const result = await attempt(deps, delivery, url, stopping);
     if (stopping.aborted) return undefined;
     onSent();
-    const outcome = outcomeOf(delivery, result, policy);
-    const recorded = await deps.recorder.record({ claimed: delivery, result, outcome, at: Date.now() });
+    const at = deps.clock.now();
+    const outcome = outcomeOf(delivery, result, policy, at);
+    const recorded = await deps.recorder.record({ claimed: delivery, result, outcome, at });
     telemetry.recorded(delivery, result, outcome, recorded);
     logAttempt(deps.logger, delivery, result, outcome, recorded);
     if (recorded.disabledReason !== undefined) deps.onWebhookDisabled?.(delivery.webhookId);
@@ -78,7 +82,8 @@ async function attempt(deps: DeliverDeps, delivery: ClaimedDelivery, url: string
   }
   let headers: Record<string, string>;
   try {
-    headers = signedHeaders(delivery, deps.secrets, Date.now());
+    // The previous secret's end was stamped on the database's clock, so it is read on it too.
+    headers = signedHeaders(delivery, deps.secrets, deps.clock.now());
   } catch {
     // A secret sealed under a key that is no longer configured: recorded as a failed attempt,
     // so the admin sees it, rather than retried silently after every lease.
@@ -87,9 +92,9 @@ async function attempt(deps: DeliverDeps, delivery: ClaimedDelivery, url: string
   return deps.sender.send(url, { ...headers, ...outgoingTraceHeaders() }, delivery.payload, stopping);
 }
 
-export function outcomeOf(delivery: ClaimedDelivery, result: AttemptResult, policy: RetryPolicy): Outcome {
+/** `now` is the database's clock: the retry's due time is compared with every replica's. */
+export function outcomeOf(delivery: ClaimedDelivery, result: AttemptResult, policy: RetryPolicy, now: number): Outcome {
   if (isSuccess(result)) return { status: 'succeeded' };
-  const now = Date.now();
   const throttled = result.statusCode === 429 || result.statusCode === 503;
   const retryAfterMs = throttled ? parseRetryAfter(result.responseHeaders['retry-after'], now) : undefined;
   return afterFailure(delivery.attemptCount + 1, policy.maxRetries, policy.retryBaseMs, now, Math.random, retryAfterMs);

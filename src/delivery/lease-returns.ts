@@ -5,6 +5,7 @@
  * runs out on its own.
  */
 import type { Knex } from 'knex';
+import type { Clock } from '../db/db-clock';
 import type { ClaimedDelivery } from '../outbox/claim';
 import { releaseClaims } from '../outbox/record';
 import { describeError } from '../telemetry/describe-error';
@@ -17,6 +18,8 @@ export class LeaseReturns {
   constructor(
     private readonly db: Knex,
     private readonly logger: Logger,
+    /** The database's clock: given-back rows fall due by it, for every replica. */
+    private readonly clock: Clock,
   ) {}
 
   /**
@@ -25,7 +28,7 @@ export class LeaseReturns {
    */
   giveBack(claims: readonly ClaimedDelivery[], pausedOnly = false): Promise<void> {
     if (claims.length === 0) return Promise.resolve();
-    const done = releaseClaims(this.db, claims, Date.now(), pausedOnly)
+    const done = releaseClaims(this.db, claims, this.clock.now(), pausedOnly)
       .catch((err: unknown) => this.logger.warn({ error: describeError(err) }, 'releasing leases failed; they expire on their own'))
       .finally(() => this.writing.delete(done));
     this.writing.add(done);

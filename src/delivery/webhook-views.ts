@@ -14,6 +14,7 @@
  * after it returns. POSTs already under way may finish.
  */
 import type { Knex } from 'knex';
+import { PROCESS_CLOCK, type Clock } from '../db/db-clock';
 import type { ClaimedDelivery } from '../outbox/claim';
 import { PREVIOUS_SECRET_COLUMNS } from '../security/previous-secrets';
 import type { Logger } from '../telemetry/logger';
@@ -39,6 +40,11 @@ interface Entry {
 
 /** What refreshSoon needs: where failures are reported, when to try again, whom to tell. */
 export interface RefreshOptions {
+  /**
+   * The database's clock: a claim's time comes from its lease end, so the views' read and change
+   * times are taken on the same clock (the process clock by default, for parts built alone).
+   */
+  readonly clock?: Clock;
   readonly logger: Logger;
   /** After a failed read, how long until the next (nothing else may wake a full queue). */
   readonly retryMs: number;
@@ -53,6 +59,7 @@ export class WebhookViews {
   /** Set while entries remain: when the oldest of them can be forgotten. */
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly failures: OutageLog | undefined;
+  private readonly clock: Clock;
 
   constructor(
     private readonly db: Knex,
@@ -61,6 +68,7 @@ export class WebhookViews {
     private readonly options?: RefreshOptions,
   ) {
     this.failures = options && new OutageLog(options.logger, 'reading webhooks for queued deliveries');
+    this.clock = options?.clock ?? PROCESS_CLOCK;
   }
 
   /**
@@ -81,7 +89,7 @@ export class WebhookViews {
 
   /** This process changed (or deleted) the webhook: views read before now are not used. */
   changed(webhookId: string): void {
-    const now = Date.now();
+    const now = this.clock.now();
     const entry = this.entries.get(webhookId);
     if (entry) entry.changedAt = now;
     else this.entries.set(webhookId, { readAt: -Infinity, readMs: 0, changedAt: now });
@@ -119,13 +127,13 @@ export class WebhookViews {
 
   /** Reads the webhooks of these deliveries again, in one query. */
   async refresh(deliveries: readonly ClaimedDelivery[]): Promise<void> {
-    const readAt = Date.now();
+    const readAt = this.clock.now();
     this.prune(readAt);
     const keys = new Map(deliveries.map((d) => [d.webhookId, [d.tenantId, d.webhookId]]));
     const rows = (await this.db('webhooks')
       .whereIn(['tenant_id', 'id'], [...keys.values()])
       .select('id', 'enabled', 'url', 'secret_sealed', ...PREVIOUS_SECRET_COLUMNS)) as Array<Record<string, unknown>>;
-    const readMs = Date.now() - readAt;
+    const readMs = this.clock.now() - readAt;
     const found = new Map(rows.map((row) => [row.id as string, row]));
     for (const webhookId of keys.keys()) {
       const row = found.get(webhookId);

@@ -82,7 +82,7 @@ export class DeliveryWorker {
   ) {
     this.depth = new ClaimDepth(options.concurrency, options.maxInFlightPerWebhook, options.requestTimeoutMs);
     this.places = new Places((webhookId) => this.depth.capOf(webhookId));
-    this.leases = new LeaseReturns(deps.db, deps.logger);
+    this.leases = new LeaseReturns(deps.db, deps.logger, deps.clock);
     this.send = new SendStage(
       // The deliveries queued for a webhook that an attempt just disabled are not sent either.
       { ...deps, onWebhookDisabled: (webhookId) => this.views.changed(webhookId) },
@@ -100,6 +100,7 @@ export class DeliveryWorker {
     );
     this.claimFailures = new OutageLog(deps.logger, 'claiming deliveries');
     this.views = new WebhookViews(deps.db, leaseMsFor(options.requestTimeoutMs), {
+      clock: deps.clock,
       logger: deps.logger,
       retryMs: options.pollIntervalMs,
       refreshed: () => this.pump(),
@@ -234,7 +235,8 @@ export class DeliveryWorker {
     const saturated = this.places.claimSkips();
     let refused = saturated.length;
     const take = (webhookId: string): boolean => places.take(webhookId) || (refused++, false);
-    const claim = claimDue(this.deps.db, { limit: room, leaseMs, now: Date.now(), saturated, take })
+    // The database's clock: due times and lease ends are compared across replicas.
+    const claim = claimDue(this.deps.db, { limit: room, leaseMs, now: this.deps.clock.now(), saturated, take })
       .then(
         (claimed) => {
           this.claimFailures.succeeded();
@@ -296,7 +298,8 @@ export class DeliveryWorker {
     const disabled: ClaimedDelivery[] = [];
     const keep: ClaimedDelivery[] = [];
     const stale: ClaimedDelivery[] = [];
-    const now = Date.now();
+    // Lease ends are the database's times.
+    const now = this.deps.clock.now();
     for (const delivery of this.ready) {
       if (!leaseCoversAttempt(delivery.leaseExpiresAt, now, this.options.requestTimeoutMs)) late.push(delivery);
       else if (!this.running || !this.send.mayLaunch(delivery.webhookId)) keep.push(delivery);

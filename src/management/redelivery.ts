@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import { isMysql } from '../db/connect';
 import { retryOnDeadlock } from '../db/deadlock';
 import { InputError, NotFoundError, PreconditionError } from '../errors';
+import { PROCESS_CLOCK, type Clock } from '../db/db-clock';
 import { newEventId } from '../ids';
 import { deliveryRow, insertEvents } from '../ingest/event-store';
 import { renderPayload } from '../ingest/validate-event';
@@ -25,6 +26,8 @@ export class Redelivery {
     private readonly onDeliveriesDue: () => void,
     private readonly maxEventBytes: number,
     private readonly separateBodies = false,
+    /** The database's clock: "due now" must be now for every replica's claims. */
+    private readonly clock: Clock = PROCESS_CLOCK,
   ) {}
 
   /** Makes the delivery due now. A delivery already waiting is just moved up. */
@@ -32,7 +35,7 @@ export class Redelivery {
     const delivery = await this.history.get(tenantId, checkId(id));
     if (!delivery) throw new NotFoundError(`delivery "${id.slice(0, 64)}" not found`);
     await this.requireEnabled(tenantId, delivery.webhookId);
-    const now = Date.now();
+    const now = this.clock.now();
     await this.db.transaction(async (trx) => {
       const updated = await trx('deliveries')
         .where({ tenant_id: tenantId, id: delivery.id, status: delivery.status })
@@ -48,7 +51,7 @@ export class Redelivery {
   async retryFailed(tenantId: string, webhookId: string, since: number | undefined): Promise<number> {
     if (since === undefined) throw new InputError('since', 'is required');
     await this.requireEnabled(tenantId, checkId(webhookId, 'webhook_id'));
-    const now = Date.now();
+    const now = this.clock.now();
     const count = await this.db.transaction(async (trx) => {
       const n = await trx('deliveries')
         .where({ tenant_id: tenantId, webhook_id: webhookId, status: 'failed' })
@@ -64,7 +67,7 @@ export class Redelivery {
   /** A webhook.test event with one delivery, to this webhook only. */
   async sendTest(tenantId: string, webhookId: string, data: Record<string, unknown> | undefined): Promise<DeliveryRecord> {
     checkId(webhookId, 'webhook_id');
-    const now = Date.now();
+    const now = this.clock.now();
     const event = { tenantId, id: newEventId(), type: 'webhook.test', organizationId: null, occurredAt: now };
     const payload = renderPayload(event, data ?? TEST_EVENT_DATA);
     const size = Buffer.byteLength(payload, 'utf8');

@@ -5,6 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { InputError, NotFoundError } from '../errors';
+import type { Clock } from '../db/db-clock';
 import type {
   CreateWebhookRequest,
   GetDeliveryRequest,
@@ -29,6 +30,8 @@ import type { WebhookManager, WebhookPatch } from './webhooks';
 
 export interface ManagementDeps {
   readonly db: Knex;
+  /** The database's clock: a stats window is measured back from the database's now. */
+  readonly clock: Clock;
   readonly webhooks: WebhookManager;
   readonly redelivery: Redelivery;
   readonly history: DeliveryHistory;
@@ -109,7 +112,7 @@ export function managementService(deps: HandlerDeps, m: ManagementDeps): Webhook
     getWebhookStats: unary(deps, 'GetWebhookStats', roles, async (req: GetWebhookStatsRequest, ctx) => {
       const webhookId = checkId(req.webhookId, 'webhook_id');
       const windowMs = req.window ? req.window.seconds * 1000 + Math.floor(req.window.nanos / 1e6) : 0;
-      return { stats: toStats(await readStats(m.db, ctx.tenantId, webhookId, windowMs, Date.now())) };
+      return { stats: toStats(await readStats(m.db, ctx.tenantId, webhookId, windowMs, m.clock.now())) };
     }),
   };
 }

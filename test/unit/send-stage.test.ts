@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
+import { PROCESS_CLOCK } from '../../src/db/db-clock';
 import type { AttemptResult } from '../../src/delivery/attempt';
 import type { DeliverDeps } from '../../src/delivery/deliver';
 import type { HttpSender } from '../../src/delivery/http-sender';
@@ -27,6 +28,7 @@ const deps: DeliverDeps = {
   sender: { send: () => Promise.resolve(ok) } as unknown as HttpSender,
   secrets: {} as SecretBox,
   logger: quietLogger,
+  clock: PROCESS_CLOCK,
   recorder: { record: () => Promise.resolve({ kept: true }) } as unknown as AttemptRecorder,
 };
 const options: SendOptions = {
