@@ -22,6 +22,13 @@ import { testEnv } from './sidecar';
 const ROOT = path.join(__dirname, '..', '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'src', 'main.js');
 const START_DEADLINE_MS = 30_000;
+/** For `preload`: shifts the child's wall clock by env WEBHOOKS_TEST_CLOCK_SKEW_MS. */
+export const CLOCK_SKEW_PRELOAD = path.join(__dirname, 'clock-skew-preload.js');
+
+export interface SpawnOptions {
+  /** Modules the child loads with `node --require` before the sidecar (CLOCK_SKEW_PRELOAD). */
+  readonly preload?: readonly string[];
+}
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
 type LogLine = Record<string, unknown> & { msg?: string };
@@ -43,9 +50,13 @@ export class ProcessSidecar {
   private readonly changes = new EventEmitter();
   private clients: { ingest: EventIngestClient; management: WebhookManagementClient } | undefined;
 
-  constructor(readonly env: Env) {
+  constructor(
+    readonly env: Env,
+    options: SpawnOptions = {},
+  ) {
     const childEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...env };
-    this.child = spawn(process.execPath, [MAIN], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const requires = (options.preload ?? []).flatMap((file) => ['--require', file]);
+    this.child = spawn(process.execPath, [...requires, MAIN], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.setEncoding('utf8').on('data', (s: string) => this.append('stdout', s));
     this.child.stderr!.setEncoding('utf8').on('data', (s: string) => this.append('stderr', s));
     // 'close' rather than 'exit': by then every byte of stdout and stderr has been read.
@@ -137,9 +148,9 @@ export class ProcessSidecar {
 const live = new Set<ProcessSidecar>();
 
 /** Spawns the built sidecar with `env` (see processEnv) and waits for its start line. */
-export async function startProcessSidecar(env: Env): Promise<ProcessSidecar> {
+export async function startProcessSidecar(env: Env, options: SpawnOptions = {}): Promise<ProcessSidecar> {
   if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
-  const sidecar = new ProcessSidecar(env);
+  const sidecar = new ProcessSidecar(env, options);
   live.add(sidecar);
   await sidecar.waitFor(() => sidecar.logged('webhooks sidecar started').length > 0, '"webhooks sidecar started"');
   const port = Number(sidecar.logged('webhooks sidecar started')[0]!.port);
