@@ -168,7 +168,9 @@ export class WebhookViews {
    */
   private schedulePrune(): void {
     if (this.pruneTimer !== undefined || this.entries.size === 0) return;
-    const delay = this.prune(Date.now()) + 1 - Date.now();
+    // The entries' times are on this.clock: prune and time the next prune on it too.
+    const now = this.clock.now();
+    const delay = this.prune(now) + 1 - now;
     if (delay === Infinity) return;
     this.pruneTimer = setTimeout(() => {
       this.pruneTimer = undefined;
