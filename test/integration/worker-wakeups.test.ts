@@ -7,6 +7,7 @@
  */
 import { expect } from 'chai';
 import { connect, type Db } from '../../src/db/connect';
+import { PROCESS_CLOCK } from '../../src/db/db-clock';
 import { HttpSender } from '../../src/delivery/http-sender';
 import { DeliveryWorker } from '../../src/delivery/worker';
 import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
@@ -52,7 +53,7 @@ forEachDatabase('delivery worker: wake-ups during a claim', (database) => {
     const conn = (db = connect(config.db));
     const sender = new HttpSender({ requestTimeoutMs: config.requestTimeoutMs, allowedCidrs: config.allowedCidrs });
     worker = new DeliveryWorker(
-      { db: conn, sender, secrets: new SecretBox(config.encryptionKeys), logger: createLogger('silent'), recorder: new AttemptRecorder(conn, config) },
+      { db: conn, sender, secrets: new SecretBox(config.encryptionKeys), logger: createLogger('silent'), clock: PROCESS_CLOCK, recorder: new AttemptRecorder(conn, config) },
       { ...config, concurrency: 2, maxInFlightPerWebhook: 1, pollIntervalMs: 60_000 },
     );
     /** `count` deliveries to the webhook that fall due at `at`. */
