@@ -138,6 +138,7 @@ export async function startApp(
       config.grpcAddr,
       ingestService(handlerDeps, ingestor, streams),
       managementService(handlerDeps, { db, clock, webhooks, redelivery, history, catalog }),
+      handlerDeps.auth,
       serverCredentials(config.tls),
     );
   } catch (err) {

@@ -9,6 +9,12 @@ import { InputError, PermissionError, UnauthenticatedError } from '../errors';
 
 export type Role = 'ingest' | 'admin' | 'platform';
 
+/** The roles that may call each service (the one list: the services and src/grpc/token-interceptor.ts read it). */
+export const SERVICE_ROLES: Readonly<Record<string, readonly Role[]>> = {
+  'webhooks.v1.EventIngest': ['ingest'],
+  'webhooks.v1.WebhookManagement': ['admin', 'platform'],
+};
+
 const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 
 /**

@@ -5,8 +5,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { EventIngestService, type EventIngestServer } from './generated/webhooks/v1/ingest';
+import type { Authenticator } from './auth';
 import { addReflection } from './reflection';
 import { decodeHugeTimestampsAsInvalid } from './timestamps';
+import { tokenInterceptor } from './token-interceptor';
 import { lenientStreams } from './undecodable';
 import { WebhookManagementService, type WebhookManagementServer } from './generated/webhooks/v1/management';
 
@@ -26,10 +28,14 @@ export async function startGrpcServer(
   addr: string,
   ingest: EventIngestServer,
   management: WebhookManagementServer,
+  auth: Authenticator,
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<GrpcServer> {
   decodeHugeTimestampsAsInvalid();
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
+    interceptors: [tokenInterceptor(auth)],
+  });
   server.addService(lenientStreams(EventIngestService), ingest);
   server.addService(WebhookManagementService, management);
   const health = new HealthImplementation({

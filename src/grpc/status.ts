@@ -3,7 +3,7 @@
  * cannot serve right now (src/db/errors.ts) is UNAVAILABLE, so clients retry; anything else is an
  * internal error. The details of both are logged, never sent.
  */
-import { status, type ServiceError, Metadata } from '@grpc/grpc-js';
+import { status, type StatusObject, type ServiceError, Metadata } from '@grpc/grpc-js';
 import { isDatabaseUnavailable } from '../db/errors';
 import { AppError, type ErrorKind } from '../errors';
 
@@ -31,5 +31,10 @@ export function publicMessageOf(err: unknown): string {
 }
 
 export function toServiceError(err: unknown): Partial<ServiceError> {
+  return { code: statusCodeOf(err), details: publicMessageOf(err), metadata: new Metadata() };
+}
+
+/** The same, as the status an interceptor sends (src/grpc/token-interceptor.ts). */
+export function statusObjectOf(err: unknown): StatusObject {
   return { code: statusCodeOf(err), details: publicMessageOf(err), metadata: new Metadata() };
 }

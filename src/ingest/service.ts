@@ -9,6 +9,7 @@ import type {
   StreamEventsRequest,
   StreamEventsResponse,
 } from '../grpc/generated/webhooks/v1/ingest';
+import { SERVICE_ROLES } from '../grpc/auth';
 import { bidi, unary, type HandlerDeps } from '../grpc/handlers';
 import { MAX_RECEIVE_MESSAGE_BYTES } from '../grpc/server';
 import { isUndecodable, wireBytesOf } from '../grpc/undecodable';
@@ -51,7 +52,7 @@ export class OpenStreams {
 }
 
 export function ingestService(deps: HandlerDeps, ingestor: Ingestor, streams: OpenStreams): EventIngestServer {
-  const roles = ['ingest'] as const;
+  const roles = SERVICE_ROLES['webhooks.v1.EventIngest']!;
   return {
     publishEvent: unary(deps, 'PublishEvent', roles, async (req: PublishEventRequest) => {
       const [outcome] = await ingestor.publish([req.event], () => 'event');

@@ -18,6 +18,7 @@ import type {
   WebhookManagementServer,
 } from '../grpc/generated/webhooks/v1/management';
 import { DeliveryStatus } from '../grpc/generated/webhooks/v1/management';
+import { SERVICE_ROLES } from '../grpc/auth';
 import { unary, type HandlerDeps } from '../grpc/handlers';
 import type { EventCatalog } from '../ingest/catalog/catalog';
 import { statusName, toAttempt, toDelivery, toStats, toWebhook } from './convert';
@@ -39,7 +40,7 @@ export interface ManagementDeps {
 }
 
 export function managementService(deps: HandlerDeps, m: ManagementDeps): WebhookManagementServer {
-  const roles = ['admin', 'platform'] as const;
+  const roles = SERVICE_ROLES['webhooks.v1.WebhookManagement']!;
   return {
     createWebhook: unary(deps, 'CreateWebhook', roles, async (req: CreateWebhookRequest, ctx) => {
       const { webhook, secret } = await m.webhooks.create(ctx.tenantId, {
