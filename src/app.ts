@@ -138,7 +138,7 @@ export async function startApp(
       config.grpcAddr,
       ingestService(handlerDeps, ingestor, streams),
       managementService(handlerDeps, { db, clock, webhooks, redelivery, history, catalog }),
-      handlerDeps.auth,
+      { auth: handlerDeps.auth, maxEventBytes: config.maxEventBytes },
       serverCredentials(config.tls),
     );
   } catch (err) {

@@ -16,6 +16,7 @@ import { StoppingError } from '../errors';
 import { describeError } from '../telemetry/describe-error';
 import type { Logger } from '../telemetry/logger';
 import { Authenticator, platformScopeOf, tenantOf, type Role } from './auth';
+import { refusalOf } from './message-limits';
 import { statusCodeOf, toServiceError } from './status';
 import { status } from '@grpc/grpc-js';
 
@@ -41,7 +42,12 @@ export function unary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     Promise.resolve()
-      .then(() => fn(call.request, contextOf(deps, call.metadata, allowed)))
+      .then(() => {
+        const ctx = contextOf(deps, call.metadata, allowed);
+        const refused = refusalOf(call.request);
+        if (refused) throw refused;
+        return fn(call.request, ctx);
+      })
       .then(
         (res) => callback(null, res),
         (err: unknown) => callback(reportError(deps.logger, method, err), null),

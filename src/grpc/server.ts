@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { EventIngestService, type EventIngestServer } from './generated/webhooks/v1/ingest';
 import type { Authenticator } from './auth';
+import { limitRequestBytes, maxSendTestEventBytes, MAX_MANAGEMENT_MESSAGE_BYTES } from './message-limits';
 import { addReflection } from './reflection';
 import { decodeHugeTimestampsAsInvalid } from './timestamps';
 import { tokenInterceptor } from './token-interceptor';
@@ -14,7 +15,10 @@ import { WebhookManagementService, type WebhookManagementServer } from './genera
 
 export const SERVICE_NAMES = ['webhooks.v1.EventIngest', 'webhooks.v1.WebhookManagement'] as const;
 
-/** Incoming messages larger than this are refused by grpc-js with RESOURCE_EXHAUSTED. */
+/**
+ * Incoming messages larger than this are refused by grpc-js with RESOURCE_EXHAUSTED. Management
+ * requests have a much smaller limit (src/grpc/message-limits.ts).
+ */
 export const MAX_RECEIVE_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 export interface GrpcServer {
@@ -28,16 +32,22 @@ export async function startGrpcServer(
   addr: string,
   ingest: EventIngestServer,
   management: WebhookManagementServer,
-  auth: Authenticator,
+  guards: { auth: Authenticator; maxEventBytes: number },
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<GrpcServer> {
   decodeHugeTimestampsAsInvalid();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
-    interceptors: [tokenInterceptor(auth)],
+    interceptors: [tokenInterceptor(guards.auth)],
   });
   server.addService(lenientStreams(EventIngestService), ingest);
-  server.addService(WebhookManagementService, management);
+  const sendTestEventBytes = maxSendTestEventBytes(guards.maxEventBytes);
+  server.addService(
+    limitRequestBytes(WebhookManagementService, (method) =>
+      method === 'sendTestEvent' ? sendTestEventBytes : MAX_MANAGEMENT_MESSAGE_BYTES,
+    ),
+    management,
+  );
   const health = new HealthImplementation({
     '': 'SERVING',
     ...Object.fromEntries(SERVICE_NAMES.map((name) => [name, 'SERVING' as const])),
