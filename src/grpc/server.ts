@@ -7,6 +7,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { EventIngestService, type EventIngestServer } from './generated/webhooks/v1/ingest';
 import type { Authenticator } from './auth';
 import { limitRequestBytes, maxSendTestEventBytes, MAX_MANAGEMENT_MESSAGE_BYTES } from './message-limits';
+import { markDeepData } from './data-depth';
 import { addReflection } from './reflection';
 import { decodeHugeTimestampsAsInvalid } from './timestamps';
 import { tokenInterceptor } from './token-interceptor';
@@ -36,6 +37,7 @@ export async function startGrpcServer(
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<GrpcServer> {
   decodeHugeTimestampsAsInvalid();
+  markDeepData();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
     interceptors: [tokenInterceptor(guards.auth)],

@@ -5,6 +5,7 @@
 import type { Event } from '../grpc/generated/webhooks/v1/event';
 import { InputError } from '../errors';
 import { isValidTenantId } from '../grpc/auth';
+import { isNestedTooDeep, MAX_DATA_DEPTH } from '../grpc/data-depth';
 import { newEventId } from '../ids';
 import type { EventCatalog } from './catalog/catalog';
 
@@ -58,6 +59,7 @@ export function validateEvent(
   }
   const occurredAt = checkOccurredAt(event.occurredAt, field('occurred_at'), now);
   const data = event.data ?? {};
+  if (isNestedTooDeep(data)) throw new InputError(field('data'), `is nested more than ${MAX_DATA_DEPTH} levels`);
   const failure = rules.catalog.validate(event.type, data);
   if (failure) throw new InputError(field(failure.field), failure.message);
 

@@ -7,6 +7,7 @@ import { isMysql } from '../db/connect';
 import { retryOnDeadlock } from '../db/deadlock';
 import { InputError, NotFoundError, PreconditionError } from '../errors';
 import { PROCESS_CLOCK, type Clock } from '../db/db-clock';
+import { isNestedTooDeep, MAX_DATA_DEPTH } from '../grpc/data-depth';
 import { newEventId } from '../ids';
 import { deliveryRow, insertEvents } from '../ingest/event-store';
 import { renderPayload } from '../ingest/validate-event';
@@ -67,6 +68,7 @@ export class Redelivery {
   /** A webhook.test event with one delivery, to this webhook only. */
   async sendTest(tenantId: string, webhookId: string, data: Record<string, unknown> | undefined): Promise<DeliveryRecord> {
     checkId(webhookId, 'webhook_id');
+    if (isNestedTooDeep(data)) throw new InputError('data', `is nested more than ${MAX_DATA_DEPTH} levels`);
     const now = this.clock.now();
     const event = { tenantId, id: newEventId(), type: 'webhook.test', organizationId: null, occurredAt: now };
     const payload = renderPayload(event, data ?? TEST_EVENT_DATA);
