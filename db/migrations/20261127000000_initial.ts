@@ -17,81 +17,104 @@
  * no DATETIME precision differences between MySQL and SQLite.
  */
 import type { Knex } from 'knex';
+import { createTableSteps } from '../ddl';
 
 export async function up(knex: Knex): Promise<void> {
   const mysql = knex.client.config.client === 'mysql2';
 
-  await knex.schema.createTable('webhooks', (t) => {
-    t.string('id', 40).primary();
-    t.string('tenant_id', 64).notNullable();
-    t.string('url', 2048).notNullable();
-    t.string('description', 1024).notNullable().defaultTo('');
-    t.text('event_types').notNullable(); // JSON array of patterns
-    t.text('organization_ids').nullable(); // JSON array, null for every organization
-    t.boolean('enabled').notNullable().defaultTo(true);
-    t.string('disabled_reason', 512).nullable();
-    t.text('secret_sealed').notNullable();
-    t.text('previous_secret_sealed').nullable();
-    t.bigInteger('previous_secret_expires_at').nullable();
-    t.bigInteger('created_at').notNullable();
-    t.bigInteger('updated_at').notNullable();
+  // Each table, then each index, only if not there yet: MySQL keeps the steps of a run stopped
+  // partway (db/ddl.ts).
+  await createTableSteps(
+    knex,
+    'webhooks',
+    (t) => {
+      t.string('id', 40).primary();
+      t.string('tenant_id', 64).notNullable();
+      t.string('url', 2048).notNullable();
+      t.string('description', 1024).notNullable().defaultTo('');
+      t.text('event_types').notNullable(); // JSON array of patterns
+      t.text('organization_ids').nullable(); // JSON array, null for every organization
+      t.boolean('enabled').notNullable().defaultTo(true);
+      t.string('disabled_reason', 512).nullable();
+      t.text('secret_sealed').notNullable();
+      t.text('previous_secret_sealed').nullable();
+      t.bigInteger('previous_secret_expires_at').nullable();
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('updated_at').notNullable();
+    },
     // Listing pages by id within a tenant; ingest reads a tenant's webhooks.
-    t.index(['tenant_id', 'id'], 'webhooks_tenant_id');
-  });
+    { webhooks_tenant_id: ['tenant_id', 'id'] },
+  );
 
-  await knex.schema.createTable('events', (t) => {
-    t.string('tenant_id', 64).notNullable();
-    t.string('id', 128).notNullable();
-    t.string('type', 64).notNullable();
-    t.string('organization_id', 128).nullable();
-    t.bigInteger('occurred_at').notNullable();
-    t.bigInteger('created_at').notNullable();
-    t.integer('delivery_count').notNullable();
-    if (mysql) t.specificType('payload', 'MEDIUMTEXT').notNullable();
-    else t.text('payload').notNullable();
-    // The dedupe key: a repeated (tenant_id, id) creates nothing.
-    t.primary(['tenant_id', 'id']);
-    t.index(['created_at'], 'events_created'); // retention
-  });
+  await createTableSteps(
+    knex,
+    'events',
+    (t) => {
+      t.string('tenant_id', 64).notNullable();
+      t.string('id', 128).notNullable();
+      t.string('type', 64).notNullable();
+      t.string('organization_id', 128).nullable();
+      t.bigInteger('occurred_at').notNullable();
+      t.bigInteger('created_at').notNullable();
+      t.integer('delivery_count').notNullable();
+      if (mysql) t.specificType('payload', 'MEDIUMTEXT').notNullable();
+      else t.text('payload').notNullable();
+      // The dedupe key: a repeated (tenant_id, id) creates nothing.
+      t.primary(['tenant_id', 'id']);
+    },
+    { events_created: ['created_at'] }, // retention
+  );
 
-  await knex.schema.createTable('deliveries', (t) => {
-    t.string('id', 40).primary();
-    t.string('tenant_id', 64).notNullable();
-    t.string('webhook_id', 40).notNullable();
-    t.string('event_id', 128).notNullable();
-    t.string('event_type', 64).notNullable();
-    t.string('status', 16).notNullable(); // pending | succeeded | failed | paused
-    t.integer('attempt_count').notNullable().defaultTo(0);
-    // Pending: when it is due (the end of the lease while claimed). Otherwise null.
-    t.bigInteger('next_attempt_at').nullable();
-    t.string('claim_id', 40).nullable();
-    t.integer('last_status_code').nullable();
-    t.string('last_error', 1024).nullable();
-    t.bigInteger('created_at').notNullable();
-    t.bigInteger('updated_at').notNullable();
-    t.bigInteger('completed_at').nullable();
-    t.index(['status', 'next_attempt_at'], 'deliveries_due'); // the claim query
-    t.index(['tenant_id', 'webhook_id', 'created_at'], 'deliveries_webhook_history');
-    t.index(['tenant_id', 'created_at'], 'deliveries_tenant_history');
-    t.index(['tenant_id', 'event_id'], 'deliveries_event');
-  });
+  await createTableSteps(
+    knex,
+    'deliveries',
+    (t) => {
+      t.string('id', 40).primary();
+      t.string('tenant_id', 64).notNullable();
+      t.string('webhook_id', 40).notNullable();
+      t.string('event_id', 128).notNullable();
+      t.string('event_type', 64).notNullable();
+      t.string('status', 16).notNullable(); // pending | succeeded | failed | paused
+      t.integer('attempt_count').notNullable().defaultTo(0);
+      // Pending: when it is due (the end of the lease while claimed). Otherwise null.
+      t.bigInteger('next_attempt_at').nullable();
+      t.string('claim_id', 40).nullable();
+      t.integer('last_status_code').nullable();
+      t.string('last_error', 1024).nullable();
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('updated_at').notNullable();
+      t.bigInteger('completed_at').nullable();
+    },
+    {
+      deliveries_due: ['status', 'next_attempt_at'], // the claim query
+      deliveries_webhook_history: ['tenant_id', 'webhook_id', 'created_at'],
+      deliveries_tenant_history: ['tenant_id', 'created_at'],
+      deliveries_event: ['tenant_id', 'event_id'],
+    },
+  );
 
-  await knex.schema.createTable('delivery_attempts', (t) => {
-    t.bigIncrements('id').primary();
-    t.string('delivery_id', 40).notNullable();
-    t.string('tenant_id', 64).notNullable();
-    t.string('webhook_id', 40).notNullable();
-    t.integer('attempt_number').notNullable();
-    t.bigInteger('started_at').notNullable();
-    t.integer('duration_ms').notNullable();
-    t.integer('status_code').nullable();
-    t.text('response_body').nullable();
-    t.text('response_headers').nullable(); // JSON object
-    t.string('error_class', 32).nullable();
-    t.string('error_message', 1024).nullable();
-    t.index(['delivery_id', 'attempt_number'], 'attempts_delivery');
-    t.index(['started_at'], 'attempts_started'); // retention
-  });
+  await createTableSteps(
+    knex,
+    'delivery_attempts',
+    (t) => {
+      t.bigIncrements('id').primary();
+      t.string('delivery_id', 40).notNullable();
+      t.string('tenant_id', 64).notNullable();
+      t.string('webhook_id', 40).notNullable();
+      t.integer('attempt_number').notNullable();
+      t.bigInteger('started_at').notNullable();
+      t.integer('duration_ms').notNullable();
+      t.integer('status_code').nullable();
+      t.text('response_body').nullable();
+      t.text('response_headers').nullable(); // JSON object
+      t.string('error_class', 32).nullable();
+      t.string('error_message', 1024).nullable();
+    },
+    {
+      attempts_delivery: ['delivery_id', 'attempt_number'],
+      attempts_started: ['started_at'], // retention
+    },
+  );
 }
 
 export async function down(knex: Knex): Promise<void> {

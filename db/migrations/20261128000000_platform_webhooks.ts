@@ -9,13 +9,15 @@
  * deliveries of a tenant's own webhooks (the event's tenant is then tenant_id).
  */
 import type { Knex } from 'knex';
+import { addColumnStep, addIndexStep } from '../ddl';
 
 export async function up(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('deliveries', (t) => {
+  // Two statements on MySQL, each made only if missing (db/ddl.ts).
+  await addColumnStep(knex, 'deliveries', 'event_tenant_id', (t) => {
     t.string('event_tenant_id', 64).nullable();
-    // Retention keeps an event while a platform delivery still refers to it.
-    t.index(['event_tenant_id', 'event_id'], 'deliveries_platform_event');
   });
+  // Retention keeps an event while a platform delivery still refers to it.
+  await addIndexStep(knex, 'deliveries', 'deliveries_platform_event', ['event_tenant_id', 'event_id']);
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -5,9 +5,11 @@
  * room for a later version of the format.
  */
 import type { Knex } from 'knex';
+import { addColumnStep } from '../ddl';
 
 export async function up(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('events', (t) => {
+  // Skipped when a run stopped before knex recorded it added the column already (db/ddl.ts).
+  await addColumnStep(knex, 'events', 'trace_context', (t) => {
     t.string('trace_context', 128).nullable();
   });
 }

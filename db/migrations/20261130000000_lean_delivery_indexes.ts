@@ -17,13 +17,13 @@
  * are skipped in the index: 2.1 and 3.4 ms.
  */
 import type { Knex } from 'knex';
+import { addIndexStep, dropIndexStep, hasIndex, indexColumns } from '../ddl';
 
 export async function up(knex: Knex): Promise<void> {
+  // Every step checks whether a run stopped partway made it already (db/ddl.ts).
   await fillEventTenant(knex);
-  await knex.schema.alterTable('deliveries', (t) => {
-    t.dropIndex(['tenant_id', 'event_id'], 'deliveries_event');
-    t.dropIndex(['completed_at'], 'deliveries_completed');
-  });
+  await dropIndexStep(knex, 'deliveries', 'deliveries_event', ['tenant_id', 'event_id']);
+  await dropIndexStep(knex, 'deliveries', 'deliveries_completed', ['completed_at']);
   await renameIndex(knex, 'deliveries_platform_event', 'deliveries_by_event');
   await replaceIndex(knex, 'deliveries_due', ['status', 'next_attempt_at'], ['status', 'next_attempt_at', 'webhook_id']);
 }
@@ -31,10 +31,8 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await replaceIndex(knex, 'deliveries_due', ['status', 'next_attempt_at', 'webhook_id'], ['status', 'next_attempt_at']);
   await renameIndex(knex, 'deliveries_by_event', 'deliveries_platform_event');
-  await knex.schema.alterTable('deliveries', (t) => {
-    t.index(['tenant_id', 'event_id'], 'deliveries_event');
-    t.index(['completed_at'], 'deliveries_completed');
-  });
+  await addIndexStep(knex, 'deliveries', 'deliveries_event', ['tenant_id', 'event_id']);
+  await addIndexStep(knex, 'deliveries', 'deliveries_completed', ['completed_at']);
   await knex('deliveries').where('event_tenant_id', knex.ref('tenant_id')).update({ event_tenant_id: null });
 }
 
@@ -55,30 +53,30 @@ async function fillEventTenant(knex: Knex): Promise<void> {
   }
 }
 
+/** Done when `from` is gone (MySQL renames in one statement). */
 async function renameIndex(knex: Knex, from: string, to: string): Promise<void> {
   if (knex.client.config.client === 'mysql2') {
-    await knex.raw('ALTER TABLE deliveries RENAME INDEX ?? TO ??', [from, to]);
+    if (await hasIndex(knex, 'deliveries', from)) await knex.raw('ALTER TABLE deliveries RENAME INDEX ?? TO ??', [from, to]);
     return;
   }
   // SQLite cannot rename an index: build the new one, then drop the old.
-  await knex.schema.alterTable('deliveries', (t) => {
-    t.index(['event_tenant_id', 'event_id'], to);
-  });
-  await knex.schema.alterTable('deliveries', (t) => {
-    t.dropIndex(['event_tenant_id', 'event_id'], from);
-  });
+  await addIndexStep(knex, 'deliveries', to, ['event_tenant_id', 'event_id']);
+  await dropIndexStep(knex, 'deliveries', from, ['event_tenant_id', 'event_id']);
 }
 
-/** The same name over other columns. MySQL swaps them in one ALTER, so no claim runs without it. */
+/**
+ * The same name over other columns. MySQL swaps them in one ALTER, so no claim runs without it.
+ * Done when the index already has the new columns.
+ */
 async function replaceIndex(knex: Knex, name: string, from: string[], to: string[]): Promise<void> {
+  const now = await indexColumns(knex, 'deliveries', name);
+  if (now.join() === to.join()) return;
   if (knex.client.config.client === 'mysql2') {
-    await knex.raw(`ALTER TABLE deliveries DROP INDEX ??, ADD INDEX ?? (${to.map(() => '??').join(', ')})`, [name, name, ...to]);
+    const drop = now.length > 0 ? 'DROP INDEX ??, ' : '';
+    const names = now.length > 0 ? [name, name] : [name];
+    await knex.raw(`ALTER TABLE deliveries ${drop}ADD INDEX ?? (${to.map(() => '??').join(', ')})`, [...names, ...to]);
     return;
   }
-  await knex.schema.alterTable('deliveries', (t) => {
-    t.dropIndex(from, name);
-  });
-  await knex.schema.alterTable('deliveries', (t) => {
-    t.index(to, name);
-  });
+  await dropIndexStep(knex, 'deliveries', name, from);
+  await addIndexStep(knex, 'deliveries', name, to);
 }

@@ -28,6 +28,20 @@ export async function down(knex: Knex): Promise<void> {
 async function convert(knex: Knex, collation: string): Promise<void> {
   if (knex.client.config.client !== 'mysql2') return; // SQLite compares BINARY by default
   for (const table of TABLES) {
+    // Each CONVERT is one statement, committed on its own: a run stopped partway has converted
+    // some tables already, and rebuilding them again would only cost time.
+    if (await converted(knex, table, collation)) continue;
     await knex.raw(`ALTER TABLE ?? CONVERT TO CHARACTER SET utf8mb4 COLLATE ${collation}`, [table]);
   }
+}
+
+/** Whether the table and every string column in it compare by `collation` already. */
+async function converted(knex: Knex, table: string, collation: string): Promise<boolean> {
+  const [rows] = (await knex.raw(
+    `SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND TABLE_COLLATION = ?
+      AND NOT EXISTS (SELECT 1 FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = ?
+        AND c.COLLATION_NAME IS NOT NULL AND (c.COLLATION_NAME <> ? OR c.CHARACTER_SET_NAME <> 'utf8mb4'))`,
+    [table, collation, table, collation],
+  )) as [Array<{ n: number }>];
+  return Number(rows[0]?.n) > 0;
 }

@@ -19,11 +19,14 @@
  * Making events.payload nullable rebuilds the events table once on MySQL.
  */
 import type { Knex } from 'knex';
+import { addColumnStep, createTableSteps, isNullable } from '../ddl';
 
 const mysql = (knex: Knex) => knex.client.config.client === 'mysql2';
 
 export async function up(knex: Knex): Promise<void> {
-  await knex.schema.createTable('event_payloads', (t) => {
+  // Three statements on MySQL, each committed on its own: each is made only if a run stopped
+  // partway did not make it already (db/ddl.ts).
+  await createTableSteps(knex, 'event_payloads', (t) => {
     if (mysql(knex)) t.collate('utf8mb4_bin');
     t.string('id', 32).notNullable().primary();
     if (mysql(knex)) t.specificType('payload', 'MEDIUMTEXT').notNullable();
@@ -31,8 +34,11 @@ export async function up(knex: Knex): Promise<void> {
     // The W3C traceparent of the ingest span (see the event_trace_context migration).
     t.string('trace_context', 128).nullable();
   });
-  await knex.schema.alterTable('events', (t) => {
+  await addColumnStep(knex, 'events', 'payload_id', (t) => {
     t.string('payload_id', 32).nullable();
+  });
+  if (await isNullable(knex, 'events', 'payload')) return;
+  await knex.schema.alterTable('events', (t) => {
     if (mysql(knex)) t.specificType('payload', 'MEDIUMTEXT').nullable().alter();
     else t.text('payload').nullable().alter();
   });
