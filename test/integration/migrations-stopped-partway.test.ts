@@ -36,7 +36,7 @@ const READ = /^\s*(select|show|pragma)\b/i;
 
 /** Runs `up` by hand, as a run killed after its last statement does: knex records nothing. */
 async function runUnrecorded(db: Db, name: string): Promise<Statement[]> {
-  const migration = require(path.join(DIR, name)) as Migration;
+  const migration = (await import(path.join(DIR, name))) as Migration;
   const sent: Statement[] = [];
   const listen = (q: { sql: string; bindings?: unknown[] }) => sent.push({ sql: q.sql, bindings: q.bindings ?? [] });
   db.on('query', listen);
