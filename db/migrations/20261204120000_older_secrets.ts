@@ -11,16 +11,16 @@
  * always did). A nullable column is added in place on both databases, without a table rebuild.
  */
 import type { Knex } from 'knex';
+import { addColumnStep, dropColumnStep } from '../ddl';
 
+// Only if not made yet: MySQL keeps the steps of a run stopped partway (db/ddl.ts).
 export async function up(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('webhooks', (t) => {
+  await addColumnStep(knex, 'webhooks', 'older_secrets_sealed', (t) => {
     t.text('older_secrets_sealed').nullable();
   });
 }
 
 /** The older secrets stop signing; the newest previous one keeps its window. */
 export async function down(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('webhooks', (t) => {
-    t.dropColumn('older_secrets_sealed');
-  });
+  await dropColumnStep(knex, 'webhooks', 'older_secrets_sealed');
 }

@@ -89,8 +89,9 @@ forEachDatabase('retention against deliveries sent again', (database) => {
     expect((await admin().getDelivery({ id })).attempts.map((a) => a.statusCode)).to.deep.equal([500]);
   });
 
-  it('a purge waiting on a RetryDelivery in progress leaves the delivery it made pending (MySQL)', async function () {
-    if (database.name !== 'mysql') this.skip(); // SQLite has one writer: no purge waits on a row
+  // Not registered on SQLite, which has one writer: no purge waits on a row there.
+  const onMysql = database.name === 'mysql' ? it : (): void => undefined;
+  onMysql('a purge waiting on a RetryDelivery in progress leaves the delivery it made pending (MySQL)', async function () {
     const { url, webhookId } = await start({ WEBHOOKS_MAX_RETRIES: '0' });
     const id = await firstAttempted('evt-locked');
     await waitUntil(async () => (await db()('deliveries').where({ id }).first('status')).status === 'failed', 'the delivery to fail');
