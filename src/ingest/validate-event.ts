@@ -8,6 +8,7 @@ import { isValidTenantId } from '../grpc/auth';
 import { isNestedTooDeep, MAX_DATA_DEPTH } from '../grpc/data-depth';
 import { newEventId } from '../ids';
 import type { EventCatalog } from './catalog/catalog';
+import { protoKeyPath } from './proto-keys';
 
 export interface ValidEvent {
   readonly tenantId: string;
@@ -60,9 +61,6 @@ export function validateEvent(
   const occurredAt = checkOccurredAt(event.occurredAt, field('occurred_at'), now);
   const data = event.data ?? {};
   if (isNestedTooDeep(data)) throw new InputError(field('data'), `is nested more than ${MAX_DATA_DEPTH} levels`);
-  const failure = rules.catalog.validate(event.type, data);
-  if (failure) throw new InputError(field(failure.field), failure.message);
-
   const valid = {
     tenantId: event.tenantId,
     id: event.id === '' ? newEventId() : event.id,
@@ -70,7 +68,12 @@ export function validateEvent(
     organizationId: event.organizationId === '' ? null : event.organizationId,
     occurredAt,
   };
+  // Rendered before the schema check: the "__proto__" check reads the JSON, and goes first so
+  // that its refusal names the key rather than whatever a schema says of an unknown property.
   const payload = renderPayload(valid, data);
+  checkNoProtoKey(data, payload, field('data'));
+  const failure = rules.catalog.validate(event.type, data);
+  if (failure) throw new InputError(field(failure.field), failure.message);
   const size = Buffer.byteLength(payload, 'utf8');
   if (size > rules.maxEventBytes) {
     throw new InputError(field('data'), `the event is ${size} bytes, over the limit of ${rules.maxEventBytes}`);
@@ -99,6 +102,12 @@ export function renderPayload(
     organization: event.organizationId === null ? null : { id: event.organizationId },
     data,
   });
+}
+
+/** Refuses data holding a key named "__proto__" (see proto-keys.ts), naming its path. */
+export function checkNoProtoKey(data: unknown, json: string, field: string): void {
+  const path = protoKeyPath(data, json, field);
+  if (path !== undefined) throw new InputError(path, 'a key named "__proto__" is not accepted: JavaScript reads it as the object\'s prototype');
 }
 
 /** Echoes a caller's value in an error only as far as it is harmless: short, no controls. */

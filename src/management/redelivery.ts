@@ -10,7 +10,7 @@ import { PROCESS_CLOCK, type Clock } from '../db/db-clock';
 import { isNestedTooDeep, MAX_DATA_DEPTH } from '../grpc/data-depth';
 import { newEventId } from '../ids';
 import { deliveryRow, insertEvents } from '../ingest/event-store';
-import { renderPayload } from '../ingest/validate-event';
+import { checkNoProtoKey, renderPayload } from '../ingest/validate-event';
 import { countStatusChange } from '../outbox/stats';
 import { currentTraceparent } from '../telemetry/trace-context';
 import type { DeliveryHistory, DeliveryRecord } from './delivery-history';
@@ -72,6 +72,7 @@ export class Redelivery {
     const now = this.clock.now();
     const event = { tenantId, id: newEventId(), type: 'webhook.test', organizationId: null, occurredAt: now };
     const payload = renderPayload(event, data ?? TEST_EVENT_DATA);
+    checkNoProtoKey(data, payload, 'data');
     const size = Buffer.byteLength(payload, 'utf8');
     if (size > this.maxEventBytes) {
       throw new InputError('data', `the test event is ${size} bytes, over the limit of ${this.maxEventBytes}`);

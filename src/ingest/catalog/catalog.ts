@@ -160,7 +160,8 @@ function formatOf(error: ErrorObject): string {
   return (error.params as { format: string }).format;
 }
 
-function appendKey(field: string, key: string): string {
+/** `data.key`, or `data["a b"]` for a key that is not an identifier. */
+export function appendKey(field: string, key: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(key) ? `${field}.${key}` : `${field}[${JSON.stringify(key)}]`;
 }
 
