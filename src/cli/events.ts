@@ -3,7 +3,7 @@ import { Event, type EventResult } from '../grpc/generated/webhooks/v1/event';
 import { EventType } from '../grpc/generated/webhooks/v1/management';
 import { noPositionals, str, UsageError } from './args';
 import type { Command, Context, Group } from './command';
-import { readSource } from './json-input';
+import { at, readSource, refuseHazards } from './json-input';
 import { text } from './output';
 
 /** The server's limit per PublishEvents call (README, Limits). */
@@ -66,20 +66,29 @@ export function parseEvents(raw: string, source: string, tenant: string | undefi
 
 /** One JSON document (an object, or an array of them), or JSON Lines. */
 function parseJsonValues(raw: string, source: string): unknown[] {
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(raw);
-    return Array.isArray(value) ? value : [value];
+    value = JSON.parse(raw);
   } catch (whole) {
     const lines = raw.split('\n').filter((line) => line.trim() !== '');
     if (lines.length < 2) throw new UsageError(`${source}: not valid JSON: ${(whole as Error).message}`);
     return lines.map((line, i) => {
+      let event: unknown;
       try {
-        return JSON.parse(line) as unknown;
+        event = JSON.parse(line);
       } catch (err) {
         throw new UsageError(`${source}: line ${i + 1}: not valid JSON: ${(err as Error).message}`);
       }
+      refuseHazards(line, (path) => at(`${source}: line ${i + 1}`, path));
+      return event;
     });
   }
+  if (!Array.isArray(value)) {
+    refuseHazards(raw, (path) => at(source, path));
+    return [value];
+  }
+  refuseHazards(raw, ([index, ...path]) => at(`${source}: event ${(index as number) + 1}`, path));
+  return value;
 }
 
 const types: Command = {

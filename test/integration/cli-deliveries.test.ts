@@ -161,6 +161,14 @@ describe('cli: deliveries, stats and test events against a running sidecar', fun
     const received = receiver.requests.find((r) => r.headers['webhook-id'] === delivery.id);
     expect(JSON.parse(received!.body)).to.deep.include({ type: 'webhook.test', data: { note: 'from the CLI' } });
 
+    // What JSON.parse and the protobuf encoder would change without a word is a usage error.
+    const big = await runCli(['webhooks', 'test', webhookId, '--data', '{"ext_id":12345678901234567890}'], env);
+    expect(big.code, big.stdout).to.equal(2);
+    expect(big.stderr).to.match(/^error: --data: ext_id: 12345678901234567890 is beyond ±\(2\^53-1\)/);
+    const proto = await runCli(['webhooks', 'test', webhookId, '--data', '{"a":[{"__proto__":1}]}'], env);
+    expect(proto.code, proto.stdout).to.equal(2);
+    expect(proto.stderr).to.match(/^error: --data: a\[0\]\.__proto__: a key named "__proto__" is not accepted\n/);
+
     const { stats } = await sidecar.admin(TENANT).getWebhookStats({ webhookId, window: undefined });
     const json = await runCli(['stats', webhookId, '--json'], env);
     expect(json.code, json.stderr).to.equal(0);

@@ -179,6 +179,19 @@ describe('cli: webhooks, events and health against a running sidecar', function 
     expect(bad.stderr).to.match(/^error: -: not valid JSON/);
   });
 
+  it('events publish refuses an integer beyond 2^53 or a "__proto__" key (which it would send changed) as a usage error naming it', async () => {
+    // JSON.parse would round 9007199254740993 to ...992, and the protobuf encoder drops "__proto__".
+    const file = path.join(tmp, 'big.json');
+    fs.writeFileSync(file, `{"id":"evt-big","tenant_id":"${TENANT}","type":"session.created","data":{"user_id":"u-1","session_id":"s-1","account_number":9007199254740993}}`);
+    const big = await runCli(['events', 'publish', file], env);
+    expect(big.code, big.stdout).to.equal(2);
+    expect(big.stderr.startsWith(`error: ${file}: data.account_number: 9007199254740993 is beyond ±(2^53-1)`), big.stderr).to.equal(true);
+    const proto = await runCli(['events', 'publish', '-'], env, '[{"id":"evt-proto-ok","type":"session.created","data":{"user_id":"u-1","session_id":"s-1"}},{"id":"evt-proto","type":"session.created","data":{"user_id":"u-1","session_id":"s-1","__proto__":{"x":1}}}]');
+    expect(proto.code, proto.stdout).to.equal(2);
+    expect(proto.stderr).to.match(/^error: -: event 2: data\.__proto__: a key named "__proto__" is not accepted\n/);
+    expect(await sidecar.app.db('events').whereIn('id', ['evt-big', 'evt-proto-ok', 'evt-proto']).pluck('id')).to.deep.equal([]);
+  });
+
   it('events types lists the catalog; --json carries each schema', async () => {
     const table = await runCli(['events', 'types'], env);
     expect(table.code, table.stderr).to.equal(0);
