@@ -16,7 +16,6 @@ import { EventCatalog } from './ingest/catalog/catalog';
 import { GroupCommitter } from './ingest/group-commit';
 import { Ingestor } from './ingest/ingestor';
 import { ingestService, OpenStreams } from './ingest/service';
-import { keepProtoKeysInStructs } from './ingest/proto-keys';
 import { DeliveryHistory } from './management/delivery-history';
 import { Redelivery } from './management/redelivery';
 import { managementService } from './management/service';
@@ -135,7 +134,6 @@ export async function startApp(
   const redelivery = new Redelivery(db, webhooks, history, wakeWorker, config.maxEventBytes, bodiesApart, clock);
   let grpcServer: GrpcServer;
   try {
-    keepProtoKeysInStructs(); // before any request is decoded, so that ingest can refuse them
     grpcServer = await startGrpcServer(
       config.grpcAddr,
       ingestService(handlerDeps, ingestor, streams),

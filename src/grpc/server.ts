@@ -7,6 +7,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { EventIngestService, type EventIngestServer } from './generated/webhooks/v1/ingest';
 import type { Authenticator } from './auth';
 import { limitRequestBytes, maxSendTestEventBytes, MAX_MANAGEMENT_MESSAGE_BYTES } from './message-limits';
+import { keepProtoKeysInStructs } from '../ingest/proto-keys';
 import { markDeepData } from './data-depth';
 import { addReflection } from './reflection';
 import { decodeHugeTimestampsAsInvalid } from './timestamps';
@@ -37,6 +38,9 @@ export async function startGrpcServer(
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<GrpcServer> {
   decodeHugeTimestampsAsInvalid();
+  // Both replace the generated Struct decoders before any request is decoded; the depth guard
+  // wraps the decoder that keeps "__proto__" keys, so it must come second.
+  keepProtoKeysInStructs();
   markDeepData();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
