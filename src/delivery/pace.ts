@@ -62,25 +62,30 @@ export class Paces {
 
 /**
  * A worker's depths: how many deliveries it holds at most (`concurrency` slots' worth, by the
- * pace of all its attempts), and how many of one webhook (its in-flight cap's worth, by that
- * webhook's own pace).
+ * pace of all its attempts), how many of one webhook (its in-flight cap's worth, by that
+ * webhook's own pace), and how many of one tenant (its in-flight cap's worth, by the pace of that
+ * tenant's attempts).
  */
 export class ClaimDepth {
   private readonly all: Pace;
   private readonly byWebhook: Paces;
+  private readonly byTenant: Paces;
 
   constructor(
     private readonly concurrency: number,
     private readonly maxInFlightPerWebhook: number,
     requestTimeoutMs: number,
+    private readonly maxInFlightPerTenant = Infinity,
   ) {
     this.all = new Pace(requestTimeoutMs);
     this.byWebhook = new Paces(requestTimeoutMs);
+    this.byTenant = new Paces(requestTimeoutMs);
   }
 
-  observe(webhookId: string, durationMs: number): void {
+  observe(webhookId: string, durationMs: number, tenantId?: string): void {
     this.all.observe(durationMs);
     this.byWebhook.observe(webhookId, durationMs);
+    if (tenantId !== undefined) this.byTenant.observe(tenantId, durationMs);
   }
 
   /** Deliveries held at most, queued and sending. */
@@ -91,5 +96,10 @@ export class ClaimDepth {
   /** Deliveries to this webhook held at most. */
   capOf(webhookId: string): number {
     return this.maxInFlightPerWebhook * this.byWebhook.ahead(webhookId);
+  }
+
+  /** Deliveries of this tenant's webhooks held at most. */
+  tenantCapOf(tenantId: string): number {
+    return this.maxInFlightPerTenant * this.byTenant.ahead(tenantId);
   }
 }
