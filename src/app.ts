@@ -94,6 +94,7 @@ export async function startApp(
     {
       concurrency: config.deliveryConcurrency,
       maxInFlightPerWebhook: config.maxInFlightPerWebhook,
+      maxInFlightPerTenant: config.maxInFlightPerTenant,
       pollIntervalMs: config.pollIntervalMs,
       requestTimeoutMs: config.requestTimeoutMs,
       maxRetries: config.maxRetries,

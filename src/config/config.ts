@@ -47,6 +47,11 @@ export interface Config {
   readonly pollIntervalMs: number;
   /** Attempts in flight at once to one webhook in this process: one slow endpoint cannot take every slot. */
   readonly maxInFlightPerWebhook: number;
+  /**
+   * Attempts in flight at once to one tenant's webhooks together in this process (platform
+   * webhooks count as one tenant): one tenant's many slow endpoints cannot take every slot.
+   */
+  readonly maxInFlightPerTenant: number;
   /** How long the previous signing secret keeps signing beside a rotated one. */
   readonly secretOverlapMs: number;
   /** A webhook is disabled after this many consecutive failed attempts (0: never)... */
@@ -103,6 +108,7 @@ export function parseConfig(
     encryptionKeys: read.with('WEBHOOKS_ENCRYPTION_KEY', '', parseEncryptionKeys),
   };
   checkTokensDiffer(given.tokens);
+  const deliveryConcurrency = read.integer('WEBHOOKS_DELIVERY_CONCURRENCY', 32, 1, 1_024);
   const settings = {
     db,
     grpcAddr: read.with('WEBHOOKS_GRPC_ADDR', '0.0.0.0:50051', parseListenAddr),
@@ -115,9 +121,12 @@ export function parseConfig(
     requestTimeoutMs: read.integer('WEBHOOKS_REQUEST_TIMEOUT_MS', 15_000, 100, 300_000),
     allowedCidrs: read.with('WEBHOOKS_ALLOWED_CIDRS', '', (v) => AllowedRanges.parse(v)),
     maxEventBytes: read.integer('WEBHOOKS_MAX_EVENT_BYTES', 65_536, 1_024, 1_048_576),
-    deliveryConcurrency: read.integer('WEBHOOKS_DELIVERY_CONCURRENCY', 32, 1, 1_024),
+    deliveryConcurrency,
     pollIntervalMs: read.integer('WEBHOOKS_POLL_INTERVAL_MS', 1_000, 10, 60_000),
     maxInFlightPerWebhook: read.integer('WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK', 8, 1, 1_024),
+    // Half the slots by default: the rest stay free for the other tenants. A value below the
+    // per-webhook cap is allowed; it binds first.
+    maxInFlightPerTenant: read.integer('WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT', Math.max(1, Math.floor(deliveryConcurrency / 2)), 1, 1_024),
     secretOverlapMs: read.integer('WEBHOOKS_SECRET_OVERLAP_MS', 86_400_000, 0, 30 * 86_400_000),
     disableAfterFailures: read.integer('WEBHOOKS_DISABLE_AFTER_FAILURES', 50, 0, 1_000_000),
     disableAfterMs: read.integer('WEBHOOKS_DISABLE_AFTER_MS', 86_400_000, 0, 365 * 86_400_000),

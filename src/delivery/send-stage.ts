@@ -1,6 +1,6 @@
 /**
  * The worker's send stage (src/delivery/worker.ts): the POSTs under way, at most `concurrency`
- * of them and at most maxInFlightPerWebhook per webhook, and the attempts whose results the
+ * of them, at most maxInFlightPerWebhook per webhook and maxInFlightPerTenant per tenant, and the attempts whose results the
  * batched recorder is still writing. A slot is free as soon as its POST ends; the recording
  * goes on meanwhile, up to RECORDING_PER_SLOT attempts per slot before sending waits for it.
  */
@@ -14,6 +14,8 @@ import { bump } from './places';
 export interface SendOptions extends RetryPolicy, HealthPolicy {
   readonly concurrency: number;
   readonly maxInFlightPerWebhook: number;
+  /** A platform webhook's deliveries are under PLATFORM_SCOPE: the platform is one tenant. */
+  readonly maxInFlightPerTenant: number;
 }
 
 /** Attempts whose results are being written at most, per slot: beyond it sending waits. */
@@ -29,6 +31,8 @@ export class SendStage {
   private readonly sending = new Map<string, Sending>();
   /** Per webhook: POSTs under way (the endpoint's concurrency). */
   private readonly sendingPer = new Map<string, number>();
+  /** Per tenant: POSTs under way, so one tenant's many slow endpoints leave slots to the others. */
+  private readonly sendingPerTenant = new Map<string, number>();
   /** Attempts whose POST has begun and whose result is not written yet. */
   private readonly recording = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
@@ -54,17 +58,19 @@ export class SendStage {
     return this.recording.size >= this.options.concurrency * RECORDING_PER_SLOT;
   }
 
-  /** A slot is free, the recording keeps up, and the webhook is below its cap. */
-  mayLaunch(webhookId: string): boolean {
+  /** A slot is free, the recording keeps up, and the webhook and its tenant are below their caps. */
+  mayLaunch(webhookId: string, tenantId: string): boolean {
     return (
       this.sending.size < this.options.concurrency &&
       !this.recordingIsFull() &&
-      (this.sendingPer.get(webhookId) ?? 0) < this.options.maxInFlightPerWebhook
+      (this.sendingPer.get(webhookId) ?? 0) < this.options.maxInFlightPerWebhook &&
+      (this.sendingPerTenant.get(tenantId) ?? 0) < this.options.maxInFlightPerTenant
     );
   }
 
   launch(delivery: ClaimedDelivery): void {
     bump(this.sendingPer, delivery.webhookId, 1);
+    bump(this.sendingPerTenant, delivery.tenantId, 1);
     const startedAt = performance.now();
     // Registered before the attempt starts: one that ends at once (its webhook was deleted) frees
     // its slot from inside deliverOnce, and an entry added after that would hold the slot for good.
@@ -76,6 +82,7 @@ export class SendStage {
       sent = true;
       if (this.sending.get(delivery.id) === entry) this.sending.delete(delivery.id);
       bump(this.sendingPer, delivery.webhookId, -1);
+      bump(this.sendingPerTenant, delivery.tenantId, -1);
       this.onSlotFree(delivery, performance.now() - startedAt);
     };
     const task = deliverOnce(this.deps, this.options, delivery, this.stopping.signal, freeSlot)

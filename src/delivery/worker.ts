@@ -7,8 +7,9 @@
  *   for a claim transaction;
  *   ingest hands over the deliveries it writes while there is room (openHandoff), already
  *   claimed, so a live event skips the claim altogether;
- * - **send**: up to `concurrency` POSTs at once, at most maxInFlightPerWebhook per webhook, taken
- *   from the queue in claim order, skipping webhooks at their cap;
+ * - **send**: up to `concurrency` POSTs at once, at most maxInFlightPerWebhook per webhook and
+ *   maxInFlightPerTenant per tenant, taken from the queue in claim order, skipping webhooks and
+ *   tenants at their cap;
  * - **record**: a slot is free as soon as its POST ends; the attempt's result is written by the
  *   batched recorder meanwhile (its row keeps the claim, so nobody else takes it until then).
  *
@@ -80,16 +81,20 @@ export class DeliveryWorker {
     private readonly deps: DeliverDeps,
     private readonly options: WorkerOptions,
   ) {
-    this.depth = new ClaimDepth(options.concurrency, options.maxInFlightPerWebhook, options.requestTimeoutMs);
-    this.places = new Places((webhookId) => this.depth.capOf(webhookId));
+    const { concurrency, maxInFlightPerWebhook, requestTimeoutMs, maxInFlightPerTenant } = options;
+    this.depth = new ClaimDepth(concurrency, maxInFlightPerWebhook, requestTimeoutMs, maxInFlightPerTenant);
+    this.places = new Places(
+      (webhookId) => this.depth.capOf(webhookId),
+      (tenantId) => this.depth.tenantCapOf(tenantId),
+    );
     this.leases = new LeaseReturns(deps.db, deps.logger, deps.clock);
     this.send = new SendStage(
       // The deliveries queued for a webhook that an attempt just disabled are not sent either.
       { ...deps, onWebhookDisabled: (webhookId) => this.views.changed(webhookId) },
       options,
       (delivery, durationMs) => {
-        this.depth.observe(delivery.webhookId, durationMs);
-        this.places.add(delivery.webhookId, -1);
+        this.depth.observe(delivery.webhookId, durationMs, delivery.tenantId);
+        this.places.add(delivery.webhookId, -1, delivery.tenantId);
         this.pump();
         // There is room to claim; while a claim is under way the loop cannot act on it, so the
         // claim's end looks again.
@@ -156,8 +161,8 @@ export class DeliveryWorker {
     return {
       claimId: newClaimId(),
       leaseExpiresAt: now + leaseMsFor(this.options.requestTimeoutMs),
-      take: (webhookId) => {
-        if (!places.take(webhookId)) return false;
+      take: (webhookId, tenantId) => {
+        if (!places.take(webhookId, tenantId)) return false;
         this.handoffs.add(places); // counted in `held` until kept or given back
         return true;
       },
@@ -188,7 +193,7 @@ export class DeliveryWorker {
 
   /** Frees the places of claimed deliveries that will not be sent here, and gives them back. */
   private drop(claims: readonly ClaimedDelivery[], pausedOnly = false): Promise<void> {
-    for (const delivery of claims) this.places.add(delivery.webhookId, -1);
+    for (const delivery of claims) this.places.add(delivery.webhookId, -1, delivery.tenantId);
     return this.leases.giveBack(claims, pausedOnly);
   }
 
@@ -234,7 +239,7 @@ export class DeliveryWorker {
     const leaseMs = leaseMsFor(this.options.requestTimeoutMs);
     const saturated = this.places.claimSkips();
     let refused = saturated.length;
-    const take = (webhookId: string): boolean => places.take(webhookId) || (refused++, false);
+    const take = (webhookId: string, tenantId: string): boolean => places.take(webhookId, tenantId) || (refused++, false);
     // The database's clock: due times and lease ends are compared across replicas.
     const claim = claimDue(this.deps.db, { limit: room, leaseMs, now: this.deps.clock.now(), saturated, take })
       .then(
@@ -302,7 +307,7 @@ export class DeliveryWorker {
     const now = this.deps.clock.now();
     for (const delivery of this.ready) {
       if (!leaseCoversAttempt(delivery.leaseExpiresAt, now, this.options.requestTimeoutMs)) late.push(delivery);
-      else if (!this.running || !this.send.mayLaunch(delivery.webhookId)) keep.push(delivery);
+      else if (!this.running || !this.send.mayLaunch(delivery.webhookId, delivery.tenantId)) keep.push(delivery);
       else {
         const view = this.views.viewFor(delivery, now);
         if (view === undefined) {

@@ -19,8 +19,11 @@ import type { ValidEvent } from './validate-event';
 export interface Handoff {
   readonly claimId: string;
   readonly leaseExpiresAt: number;
-  /** Reserves a place for one delivery to this webhook; false leaves it to a claim. */
-  take(webhookId: string): boolean;
+  /**
+   * Reserves a place for one delivery to this webhook, stored under tenantId (the webhook's
+   * scope: PLATFORM_SCOPE for a platform webhook); false leaves it to a claim.
+   */
+  take(webhookId: string, tenantId: string): boolean;
   /** Gives back every place reserved so far (the transaction was rolled back). */
   release(): void;
   /** After the commit: the deliveries written claimed, for the worker; unused places are given back. */
@@ -129,7 +132,7 @@ async function writeEvents(
     let dueForClaim = 0;
     for (const sub of targets) {
       const row = deliveryRow(event, sub.id, now, sub.enabled, sub.tenantId);
-      if (sub.enabled && handoff?.take(sub.id)) {
+      if (sub.enabled && handoff?.take(sub.id, sub.tenantId)) {
         row.claim_id = handoff.claimId;
         row.next_attempt_at = handoff.leaseExpiresAt;
         claimed.push(handedOff(event, sub, row.id as string, handoff));

@@ -42,11 +42,16 @@ export interface ClaimOptions {
   readonly leaseMs: number;
   readonly now: number;
   /**
-   * Per-endpoint fairness: called for each due row found, in order; reserves a place for it
-   * and returns true, or returns false and the row is left for a later claim.
+   * Per-endpoint and per-tenant fairness: called for each due row found, in order, with its
+   * webhook and the tenant it is stored under; reserves a place for it and returns true, or
+   * returns false and the row is left for a later claim.
    */
-  readonly take?: (webhookId: string) => boolean;
-  /** Webhooks that have no place left: skipped in the query itself. */
+  readonly take?: (webhookId: string, tenantId: string) => boolean;
+  /**
+   * Webhooks that have no place left, or whose tenant has none: skipped in the query itself. By
+   * webhook, not tenant: the due index holds webhook_id, so skipped rows are passed over in the
+   * index without reading the table.
+   */
   readonly saturated?: readonly string[];
 }
 
@@ -58,15 +63,16 @@ export async function claimDue(db: Knex, options: ClaimOptions): Promise<Claimed
   let expired = new Set<string>();
   const ids = await db.transaction(async (trx) => {
     const query = trx('deliveries')
-      .select('id', 'webhook_id', 'claim_id')
+      .select('id', 'webhook_id', 'tenant_id', 'claim_id')
       .where('status', 'pending')
       .andWhere('next_attempt_at', '<=', options.now)
       .orderBy('next_attempt_at')
       .limit(options.limit);
     if (options.saturated && options.saturated.length > 0) void query.whereNotIn('webhook_id', [...options.saturated]);
     if (isMysql(db)) void query.forUpdate().skipLocked();
-    const rows = (await query) as Array<{ id: string; webhook_id: string; claim_id: string | null }>;
-    const due = options.take ? rows.filter((r) => options.take!(r.webhook_id)).map((r) => r.id) : rows.map((r) => r.id);
+    type Row = { id: string; webhook_id: string; tenant_id: string; claim_id: string | null };
+    const rows = (await query) as Row[];
+    const due = (options.take ? rows.filter((r) => options.take!(r.webhook_id, r.tenant_id)) : rows).map((r) => r.id);
     // A due row still stamped with a claim id: that claim's lease ran out before its write.
     // (Rows left out are not loaded below, so they need no filtering here.)
     expired = new Set(rows.filter((r) => r.claim_id !== null).map((r) => r.id));

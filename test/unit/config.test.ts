@@ -48,6 +48,14 @@ describe('config/parseConfig', () => {
     expect(config.logLevel).to.equal('info');
     expect(config.eventBodies).to.equal('auto');
     expect(config.allowedCidrs.size).to.equal(0);
+    expect(config).to.include({ deliveryConcurrency: 32, maxInFlightPerWebhook: 8, maxInFlightPerTenant: 16 });
+  });
+
+  it('caps each tenant at half the delivery slots unless told otherwise', () => {
+    const at = (env: Record<string, string>) => parseConfig({ ...MYSQL_ENV, ...env }, fillSecrets).maxInFlightPerTenant;
+    expect(at({ WEBHOOKS_DELIVERY_CONCURRENCY: '9' })).to.equal(4);
+    expect(at({ WEBHOOKS_DELIVERY_CONCURRENCY: '1' }), 'never below one').to.equal(1);
+    expect(at({ WEBHOOKS_DELIVERY_CONCURRENCY: '9', WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT: '9' })).to.equal(9);
   });
 
   it('parses MySQL mode without connecting and with no data folder', () => {
@@ -111,6 +119,9 @@ describe('config/parseConfig', () => {
     ['WEBHOOKS_MAX_RETRIES', '51'],
     ['WEBHOOKS_RETRY_BASE_MS', '0'],
     ['WEBHOOKS_REQUEST_TIMEOUT_MS', '10'],
+    ['WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT', '0'],
+    ['WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT', '1025'],
+    ['WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT', 'half'],
     ['WEBHOOKS_ENCRYPTION_KEY', randomBytes(16).toString('base64')],
     ['WEBHOOKS_ENCRYPTION_KEY', 'not base64 at all!'],
     ['WEBHOOKS_ENCRYPTION_KEY', `${KEY_A},${randomBytes(31).toString('base64')}`, /entry 2/],

@@ -34,6 +34,7 @@ const deps: DeliverDeps = {
 const options: SendOptions = {
   concurrency: 2,
   maxInFlightPerWebhook: 8,
+  maxInFlightPerTenant: 8,
   maxRetries: 3,
   retryBaseMs: 1_000,
   disableAfterFailures: 0,
@@ -66,6 +67,6 @@ describe('delivery send stage', () => {
     await waitUntil(() => recorded === 3, 'three abandoned deliveries written');
     expect(freed).to.equal(3);
     expect(stage.size, 'POSTs under way').to.equal(0);
-    expect(stage.mayLaunch('wh_9'), 'a slot is free for another webhook').to.equal(true);
+    expect(stage.mayLaunch('wh_9', 'acme'), 'a slot is free for another webhook').to.equal(true);
   });
 });
