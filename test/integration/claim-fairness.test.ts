@@ -4,7 +4,8 @@
  * every claim finds it with room. Its old rows fill a claim's LIMIT, and it can take only one:
  * the claims that follow must skip it until it has more room, or the other webhooks' newer due
  * deliveries wait until its backlog drains (the isolation bench saw a healthy endpoint's
- * deliveries wait over 120 s behind two such backlogs).
+ * deliveries wait over 120 s behind two such backlogs). The same one level up: a tenant whose
+ * hanging webhooks fill its places is skipped by its webhooks, or another tenant's due rows wait.
  *
  * And the worker that makes those claims: a claim that skips every webhook with due rows finds
  * nothing, while the slots it frees meanwhile empty the queue. The worker must then claim
@@ -30,19 +31,19 @@ forEachDatabase('claim: per-webhook places', (database) => {
     db = undefined;
   });
 
-  async function due(webhookId: string, count: number, at: number): Promise<void> {
+  async function due(webhookId: string, count: number, at: number, tenantId = 'tenant-a'): Promise<void> {
     const events = Array.from({ length: count }, (_, i) => ({
-      tenantId: 'tenant-a', id: `${webhookId}-${i}`, type: 'user.login', organizationId: null, occurredAt: at, payload: '{}',
+      tenantId, id: `${webhookId}-${i}`, type: 'user.login', organizationId: null, occurredAt: at, payload: '{}',
     }));
     await insertEvents(db!, events, 1, at);
     await db!('deliveries').insert(events.map((e) => deliveryRow(e, webhookId, at)));
   }
 
   /** One claim as the worker makes it; the number claimed per webhook. */
-  async function claim(places: Places, now: number): Promise<Record<string, number>> {
+  async function claim(places: Places, now: number, limit = 8): Promise<Record<string, number>> {
     const reservation = places.reserve();
     const claimed = await claimDue(db!, {
-      limit: 8, leaseMs: 60_000, now, saturated: places.claimSkips(), take: (webhookId) => reservation.take(webhookId),
+      limit, leaseMs: 60_000, now, saturated: places.claimSkips(), take: (webhookId, tenantId) => reservation.take(webhookId, tenantId),
     });
     reservation.keep(claimed);
     places.claimed(reservation);
@@ -72,6 +73,28 @@ forEachDatabase('claim: per-webhook places', (database) => {
     expect(await claim(places, now)).to.deep.equal({ wh_hanging: 2 });
     const stamped = (await db('deliveries').whereNotNull('claim_id').count({ n: '*' }).first()) as { n: number | string };
     expect(Number(stamped.n)).to.equal(7);
+  });
+
+  it("reaches another tenant's newer due rows while a tenant with hanging webhooks has no places left", async () => {
+    db = connect(parseDbUrl(await database.create()));
+    await migrateLatest(db);
+    const now = Date.now();
+    // The hanging tenant's backlog, older than the other tenant's row, across its three webhooks.
+    const backlog = Array.from({ length: 60 }, (_, i) => ({
+      tenantId: 'evil', id: `evil-${i}`, type: 'user.login', organizationId: null, occurredAt: now, payload: '{}',
+    }));
+    await insertEvents(db, backlog, 1, now);
+    await db('deliveries').insert(backlog.map((e, i) => deliveryRow(e, `wh_e${(i % 3) + 1}`, now - 60_000 + i)));
+    await due('wh_good', 1, now - 1_000, 'good');
+
+    // Three places per webhook, eight per tenant: the tenant's cap binds before its webhooks'.
+    const places = new Places(() => 3, () => 8);
+    expect(await claim(places, now, 12)).to.deep.equal({ wh_e1: 3, wh_e2: 3, wh_e3: 2 });
+    // An attempt times out: a place again, but the tenant is skipped until a quarter are free.
+    places.add('wh_e1', -1, 'evil');
+    expect(await claim(places, now, 12)).to.deep.equal({ wh_good: 1 });
+    places.add('wh_e2', -1, 'evil');
+    expect(await claim(places, now, 12)).to.deep.equal({ wh_e1: 1, wh_e3: 1 });
   });
 
   it("drains one webhook's backlog of many times its places without waiting for the poll", async function () {
