@@ -70,6 +70,7 @@ WEBHOOKS_MAX_EVENT_BYTES: {{ $c.maxEventBytes | int64 | quote }}
 WEBHOOKS_DELIVERY_CONCURRENCY: {{ $c.deliveryConcurrency | int64 | quote }}
 WEBHOOKS_POLL_INTERVAL_MS: {{ $c.pollIntervalMs | int64 | quote }}
 WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: {{ $c.maxInFlightPerWebhook | int64 | quote }}
+WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT: {{ $c.maxInFlightPerTenant | int64 | quote }}
 WEBHOOKS_SECRET_OVERLAP_MS: {{ $c.secretOverlapMs | int64 | quote }}
 WEBHOOKS_DISABLE_AFTER_FAILURES: {{ $c.disableAfterFailures | int64 | quote }}
 WEBHOOKS_DISABLE_AFTER_MS: {{ $c.disableAfterMs | int64 | quote }}
