@@ -24,7 +24,8 @@ export async function backlogScenario(o: BenchOptions): Promise<Row[]> {
   const receivers = await Promise.all(Array.from({ length: WEBHOOKS }, () => BenchReceiver.start()));
   const db = await createDatabase(o.mysqlUrl);
   const knex = serverKnex(o.mysqlUrl, db.name);
-  const env = benchEnv(db.url, o, { WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '16' });
+  // One tenant: it may use every slot (by default a tenant gets half), as in earlier sessions.
+  const env = benchEnv(db.url, o, { WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '16', WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT: '32' });
   try {
     // A first start migrates the database and registers the webhooks; then the backlog is written
     // behind its back, as an outage would have left it.

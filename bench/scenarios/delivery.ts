@@ -31,6 +31,8 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
         WEBHOOKS_DELIVERY_CONCURRENCY: String(CONCURRENCY),
         // Three webhooks share the 32 slots, as the plain loop's 32 callers share three receivers.
         WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '16',
+        // One tenant, as the plain loop has: it may use every slot (by default it gets half).
+        WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT: String(CONCURRENCY),
       }),
     );
     const c = clients(sidecar);

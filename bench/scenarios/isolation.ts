@@ -29,7 +29,10 @@ async function run(o: BenchOptions, slowCount: number): Promise<{ rate: number; 
   const healthy = await BenchReceiver.start();
   const hanging = await BenchReceiver.start('hang');
   const db = await createDatabase(o.mysqlUrl);
-  const sidecar = await startSidecar(benchEnv(db.url, o, { WEBHOOKS_REQUEST_TIMEOUT_MS: '1000', WEBHOOKS_SHUTDOWN_GRACE_MS: '500' }));
+  // Isolation between the endpoints of one tenant, as in earlier sessions: that tenant may use
+  // every slot (by default a tenant gets half, and its two hanging webhooks would fill it).
+  const env = { WEBHOOKS_REQUEST_TIMEOUT_MS: '1000', WEBHOOKS_SHUTDOWN_GRACE_MS: '500', WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT: '32' };
+  const sidecar = await startSidecar(benchEnv(db.url, o, env));
   const c = clients(sidecar);
   try {
     const md = c.adminMd(TENANT);
