@@ -12,7 +12,7 @@ import { TestReceiver } from '../support/receiver';
 import { startSidecar, type TestSidecar } from '../support/sidecar';
 
 /** The worker's claim query (src/outbox/claim.ts), as knex reports it on either database. */
-const CLAIM_QUERY = 'select `id`, `webhook_id`, `claim_id` from `deliveries`';
+const CLAIM_QUERY = 'select `id`, `webhook_id`, `tenant_id`, `claim_id` from `deliveries`';
 
 const login = (id: string) => ({
   id, tenantId: 'tenant-a', type: 'user.login', occurredAt: undefined, organizationId: '', data: { user_id: 'u-1' },

@@ -223,7 +223,13 @@ forEachDatabase('failed delivery attempts', (database) => {
 
   // The sidecar runs as a child process here: one whose event loop stopped would stop the test too.
   it('keeps sending while slow endpoints hold every delivery slot: a healthy endpoint gets its event', async () => {
-    const env = { WEBHOOKS_DELIVERY_CONCURRENCY: '2', WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '1', WEBHOOKS_REQUEST_TIMEOUT_MS: '1000' };
+    // One tenant, allowed every slot (by default a tenant gets half), so its two slow webhooks take both.
+    const env = {
+      WEBHOOKS_DELIVERY_CONCURRENCY: '2',
+      WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '1',
+      WEBHOOKS_MAX_IN_FLIGHT_PER_TENANT: '2',
+      WEBHOOKS_REQUEST_TIMEOUT_MS: '1000',
+    };
     const child = await startProcessSidecar(processEnv(await database.create(), env));
     cleanups.push(() => stopProcessSidecars());
     const slow = [await HoldingReceiver.start(), await HoldingReceiver.start()];

@@ -19,7 +19,7 @@ import { TestReceiver } from '../support/receiver';
 import { startSidecar } from '../support/sidecar';
 
 /** The worker's claim query (src/outbox/claim.ts), as knex reports it on either database. */
-const CLAIM_QUERY = 'select `id`, `webhook_id`, `claim_id` from `deliveries`';
+const CLAIM_QUERY = 'select `id`, `webhook_id`, `tenant_id`, `claim_id` from `deliveries`';
 
 forEachDatabase('delivery worker: wake-ups during a claim', (database) => {
   let db: Db | undefined;
