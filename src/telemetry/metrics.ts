@@ -7,11 +7,11 @@
  * else). Labels stay bounded: event types come from the catalog, outcomes and error classes from
  * short fixed lists; only the per-webhook counters carry tenant_id and webhook_id (at most 100
  * webhooks per tenant, a few series each), because success rate per webhook is what an operator
- * alerts on. Across tenants those are unbounded, so each per-webhook counter keeps its own limit
- * of label sets (WEBHOOKS_METRICS_WEBHOOK_SERIES): the SDK's default of 2,000 per instrument is
- * reached at 180-2,000 webhooks (an attempts series per error class seen, eleven at most), and
- * every webhook past that was counted in one overflow series. A series, once counted, stays
- * until the process ends (the SDK cannot forget one), a deleted webhook's included.
+ * alerts on. Across tenants those are unbounded, so each per-webhook counter holds at most
+ * WEBHOOKS_METRICS_WEBHOOK_SERIES series, the overflow one included (BoundedCounter: the SDK's
+ * cardinality limit does not bound a synchronous counter's memory, see bounded-counter.ts). A
+ * series, once counted, stays until the process ends, a deleted webhook's included: the SDK keeps
+ * reporting a cumulative series its callback no longer observes.
  */
 import type http from 'node:http';
 import { createNoopMeter, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
@@ -19,6 +19,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider } from '@opentelemetry/sdk-metrics';
 import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
+import { BoundedCounter } from './bounded-counter';
 import { SERVICE_NAME } from './service';
 
 
@@ -34,13 +35,13 @@ export interface Instruments {
   /** One publish call (PublishEvent, PublishEvents, one StreamEvents event), validation to commit. */
   readonly ingestDuration: Histogram;
   /** {tenant_id, webhook_id, outcome: success|failure, error_class} */
-  readonly attempts: Counter;
+  readonly attempts: BoundedCounter;
   /** {outcome: success|failure} */
   readonly attemptDuration: Histogram;
   /** Attempts made whose result could not be written (database down): sent again after the lease. */
   readonly attemptsUnrecorded: Counter;
   /** Deliveries that reached a final state: {tenant_id, webhook_id, outcome: succeeded|failed|abandoned} */
-  readonly deliveries: Counter;
+  readonly deliveries: BoundedCounter;
   readonly retriesScheduled: Counter;
   /** {reason: gone|failing} */
   readonly webhooksDisabled: Counter;
@@ -48,7 +49,8 @@ export interface Instruments {
   readonly leaseExpiries: Counter;
 }
 
-export function createInstruments(meter: Meter): Instruments {
+/** `webhookSeries`: series each per-webhook counter holds at most (see MetricsOptions). */
+export function createInstruments(meter: Meter, webhookSeries: number): Instruments {
   return {
     eventsIngested: meter.createCounter('webhooks_events_ingested', {
       description: 'Events accepted by ingest, by type; duplicates are repeated ids that created nothing',
@@ -61,9 +63,7 @@ export function createInstruments(meter: Meter): Instruments {
       unit: 's',
       advice: { explicitBucketBoundaries: INGEST_BUCKETS },
     }),
-    attempts: meter.createCounter('webhooks_attempts', {
-      description: 'Delivery attempts (HTTP POSTs), by webhook and outcome',
-    }),
+    attempts: BoundedCounter.observed(meter, 'webhooks_attempts', 'Delivery attempts (HTTP POSTs), by webhook and outcome', webhookSeries),
     attemptDuration: meter.createHistogram('webhooks_attempt_duration_seconds', {
       description: 'Time of one delivery attempt, connect to the end of the response body',
       unit: 's',
@@ -72,9 +72,7 @@ export function createInstruments(meter: Meter): Instruments {
     attemptsUnrecorded: meter.createCounter('webhooks_attempts_unrecorded', {
       description: 'Attempts whose result could not be written; the delivery is sent again when its lease ends',
     }),
-    deliveries: meter.createCounter('webhooks_deliveries', {
-      description: 'Deliveries that reached a final state, by webhook and outcome',
-    }),
+    deliveries: BoundedCounter.observed(meter, 'webhooks_deliveries', 'Deliveries that reached a final state, by webhook and outcome', webhookSeries),
     retriesScheduled: meter.createCounter('webhooks_retries_scheduled', {
       description: 'Failed attempts after which a retry was scheduled',
     }),
@@ -87,8 +85,11 @@ export function createInstruments(meter: Meter): Instruments {
   };
 }
 
-/** Instruments that record nothing, for parts built alone (tests, benchmarks). */
-export const NO_INSTRUMENTS: Instruments = createInstruments(createNoopMeter());
+/**
+ * Instruments that record nothing, for parts built alone (tests, benchmarks). Nothing reads the
+ * per-webhook counters: one series each keeps what they hold to a number.
+ */
+export const NO_INSTRUMENTS: Instruments = createInstruments(createNoopMeter(), 1);
 
 /**
  * How often the event loop's delay is sampled, in ms: the runtime metrics' resolution. A login
@@ -108,7 +109,8 @@ export interface MetricsOptions {
   /**
    * Series each per-webhook counter holds at most (WEBHOOKS_METRICS_WEBHOOK_SERIES), the
    * overflow one included: once the others are taken, every new label set adds to one series
-   * labelled otel_metric_overflow="true". About 600 bytes of heap each.
+   * labelled otel_metric_overflow="true", for the life of the process. About 900 bytes of heap
+   * each (ours and the SDK's copies).
    */
   readonly webhookSeries: number;
 }
@@ -138,11 +140,13 @@ export class MetricsRegistry {
           instrumentName: 'v8js.gc.duration',
           aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: GC_BUCKETS } },
         },
-        ...PER_WEBHOOK_COUNTERS.map((instrumentName) => ({ instrumentName, aggregationCardinalityLimit: options.webhookSeries })),
+        // The counters bound themselves; the SDK's limit (2,000 by default, checked for an
+        // asynchronous instrument against every series it has seen) must not cut them first.
+        ...PER_WEBHOOK_COUNTERS.map((instrumentName) => ({ instrumentName, aggregationCardinalityLimit: options.webhookSeries + 1 })),
       ],
     });
     this.meter = this.provider.getMeter(SERVICE_NAME);
-    this.instruments = createInstruments(this.meter);
+    this.instruments = createInstruments(this.meter, options.webhookSeries);
     // Enabled only once it records into this provider, not into the global (no-op) one.
     this.runtime = new RuntimeNodeInstrumentation({ enabled: false, monitoringPrecision: EVENT_LOOP_RESOLUTION_MS });
     this.runtime.setMeterProvider(this.provider);
