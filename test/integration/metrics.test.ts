@@ -129,30 +129,33 @@ forEachDatabase('metrics on /metrics', (database) => {
     // one delivery each, so two of them can only be counted in the overflow.
     sidecar = await startSidecar(await database.create(), { WEBHOOKS_METRICS_WEBHOOK_SERIES: '3' });
     receiver = await TestReceiver.start();
-    const ids = new Set<string>();
-    for (let i = 0; i < 4; i++) {
-      const { webhook } = await sidecar.admin(TENANT).createWebhook({ url: receiver.url, eventTypes: ['user.login'], description: `w${i}`, organizationIds: [] });
-      ids.add(webhook!.id);
-    }
-    await sidecar.ingest.publishEvent({ event: event('s-1', 'user.login') });
-
+    const ids: string[] = [];
     let scrape: Scrape | undefined;
-    await waitUntil(async () => {
-      scrape = await Scrape.of(sidecar!.app.metricsPort);
-      return scrape.value('webhooks_deliveries_total') === 4;
-    }, 'four deliveries counted');
+    // One webhook at a time (each narrowed to its own organization), with a scrape after each
+    // delivery: a cap that only held between two scrapes would let every webhook in by name.
+    for (let i = 0; i < 4; i++) {
+      const org = `org-${i}`;
+      const { webhook } = await sidecar.admin(TENANT).createWebhook({ url: receiver.url, eventTypes: ['user.login'], description: `w${i}`, organizationIds: [org] });
+      ids.push(webhook!.id);
+      await sidecar.ingest.publishEvent({ event: { ...event(`s-${i}`, 'user.login'), organizationId: org } });
+      await waitUntil(async () => {
+        scrape = await Scrape.of(sidecar!.app.metricsPort);
+        return scrape.value('webhooks_deliveries_total') === i + 1;
+      }, `delivery ${i + 1} counted`);
+    }
+    expect(receiver.requests, 'each event went to its one webhook').to.have.length(4);
     for (const name of ['webhooks_attempts_total', 'webhooks_deliveries_total']) {
       const samples = scrape!.samples.filter((s) => s.name === name);
       const named = samples.filter((s) => s.labels.webhook_id !== undefined);
       const overflow = samples.filter((s) => s.labels.otel_metric_overflow === 'true');
       expect(named.map((s) => s.value), `${name}: the webhooks counted by name`).to.deep.equal([1, 1]);
-      expect(named.every((s) => ids.has(s.labels.webhook_id!) && s.labels.tenant_id === TENANT)).to.equal(true);
-      expect(new Set(named.map((s) => s.labels.webhook_id)).size).to.equal(2);
+      expect(named.map((s) => s.labels.webhook_id).sort(), `${name}: the first two seen`).to.deep.equal(ids.slice(0, 2).sort());
+      expect(named.every((s) => s.labels.tenant_id === TENANT)).to.equal(true);
       expect(overflow.map((s) => s.value), `${name}: the other two, in the overflow series`).to.deep.equal([2]);
       expect(samples).to.have.length(3);
     }
     // The limit is per-webhook counters' alone: the other series are not capped by it.
-    expect(scrape!.value('webhooks_events_ingested_total', { event_type: 'user.login', result: 'created' })).to.equal(1);
+    expect(scrape!.value('webhooks_events_ingested_total', { event_type: 'user.login', result: 'created' })).to.equal(4);
     expect(scrape!.value('webhooks_attempt_duration_seconds_count', { outcome: 'success' })).to.equal(4);
   });
 
