@@ -27,7 +27,8 @@ export interface Config {
   readonly queueMetricsIntervalMs: number;
   /**
    * Series each per-webhook counter (webhooks_attempts_total, webhooks_deliveries_total) holds
-   * at most, the one labelled otel_metric_overflow="true" included, which counts the rest.
+   * at most for the life of the process, the one labelled otel_metric_overflow="true" included,
+   * which counts the rest.
    */
   readonly metricsWebhookSeries: number;
   /** TLS (mutual when a client CA is set) for the gRPC server; undefined: plaintext. */
