@@ -2,6 +2,12 @@
  * Embedded mode (`sqlite:`) must start with no set-up, so the tokens and the encryption key that
  * MySQL mode requires are generated on the first start and kept in the data folder
  * (credentials.json, mode 0600) for the next ones. Values given in the environment win.
+ *
+ * The stored key is the one that sealed whatever was sealed before an environment key was set,
+ * or after it was removed: so it is written as the key actually in use on the first start (the
+ * environment's sealing key if one is given, else a generated one), and every later start accepts
+ * it for opening, after the configured keys. Setting or dropping WEBHOOKS_ENCRYPTION_KEY then never
+ * strands the secrets sealed before.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -36,7 +42,7 @@ export function fillSecrets(db: DbTarget, given: PartialSecrets): FilledSecrets 
     ingestToken: newToken('ing'),
     adminToken: newToken('adm'),
     platformToken: newToken('plt'),
-    encryptionKey: randomBytes(32).toString('base64'),
+    encryptionKey: (given.encryptionKeys[0] ?? randomBytes(32)).toString('base64'),
   };
   if (!stored) writeStored(file, creds);
   const tokens: Tokens = {
@@ -44,11 +50,13 @@ export function fillSecrets(db: DbTarget, given: PartialSecrets): FilledSecrets 
     admin: given.tokens.admin ?? creds.adminToken,
     platform: given.tokens.platform ?? creds.platformToken,
   };
-  const encryptionKeys =
-    given.encryptionKeys.length > 0
-      ? [...given.encryptionKeys]
-      : [Buffer.from(creds.encryptionKey, 'base64')];
+  const encryptionKeys = withStoredKey(given.encryptionKeys, Buffer.from(creds.encryptionKey, 'base64'));
   return { tokens, encryptionKeys, generated: stored ? undefined : generatedInUse(file, given, tokens) };
+}
+
+/** The configured keys first (the first one seals), then the stored one, to open what it sealed. */
+function withStoredKey(configured: readonly Buffer[], stored: Buffer): Buffer[] {
+  return configured.some((key) => key.equals(stored)) ? [...configured] : [...configured, stored];
 }
 
 function generatedInUse(file: string, given: PartialSecrets, tokens: Tokens): FilledSecrets['generated'] {
@@ -98,7 +106,9 @@ function readStored(file: string): StoredCredentials | undefined {
     typeof parsed.ingestToken === 'string' &&
     typeof parsed.adminToken === 'string' &&
     typeof parsed.platformToken === 'string' &&
-    typeof parsed.encryptionKey === 'string';
+    typeof parsed.encryptionKey === 'string' &&
+    // Every start opens with it, so a damaged key must stop the start here, naming the file.
+    Buffer.from(parsed.encryptionKey, 'base64').length === 32;
   if (!complete) throw new ConfigError(`WEBHOOKS_DB_URL: ${file} is incomplete; move it away`);
   return parsed as StoredCredentials;
 }

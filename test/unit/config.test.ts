@@ -240,6 +240,29 @@ describe('config/loadConfig in embedded mode', () => {
     expect(config.encryptionKeys.map((k) => k.toString('base64'))).to.deep.equal([KEY_A, KEY_B]);
   });
 
+  it('stores the key given on the first load, so a load without it still opens what it sealed', () => {
+    loadConfig({ ...env, WEBHOOKS_ENCRYPTION_KEY: `${KEY_A},${KEY_B}` });
+    expect(JSON.parse(fs.readFileSync(credentials, 'utf8'))).to.include({ encryptionKey: KEY_A });
+    const { config } = loadConfig(env);
+    expect(config.encryptionKeys.map((k) => k.toString('base64'))).to.deep.equal([KEY_A]);
+  });
+
+  it('opens with the stored key too, after the keys of the environment, which seal', () => {
+    const generated = loadConfig(env).config.encryptionKeys[0].toString('base64');
+    const keys = (value: string) => loadConfig({ ...env, WEBHOOKS_ENCRYPTION_KEY: value }).config.encryptionKeys.map((k) => k.toString('base64'));
+    expect(keys(KEY_B)).to.deep.equal([KEY_B, generated]);
+    expect(keys(`${KEY_B},${generated}`), 'the stored key once').to.deep.equal([KEY_B, generated]);
+    expect(keys(`${generated},${KEY_B}`)).to.deep.equal([generated, KEY_B]);
+  });
+
+  it('names WEBHOOKS_DB_URL when the key in credentials.json is not 32 bytes', () => {
+    loadConfig(env);
+    const creds = JSON.parse(fs.readFileSync(credentials, 'utf8')) as Record<string, string>;
+    fs.writeFileSync(credentials, JSON.stringify({ ...creds, encryptionKey: randomBytes(16).toString('base64') }));
+    const err = configErrorOf(() => loadConfig(env));
+    expect(err.message).to.match(/^WEBHOOKS_DB_URL: .*credentials\.json is incomplete/);
+  });
+
   it('still reports generated tokens after a start refused for another bad variable', () => {
     // The refused start must not use up the one time the tokens are printed.
     configErrorOf(() => loadConfig({ ...env, WEBHOOKS_MAX_RETRIES: 'abc' }));
