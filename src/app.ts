@@ -23,6 +23,7 @@ import { WebhookStore } from './management/webhook-store';
 import { WebhookManager } from './management/webhooks';
 import { AttemptRecorder } from './outbox/recorder';
 import { RetentionTask } from './outbox/retention';
+import { checkSealingKeys } from './security/key-check';
 import { SecretBox } from './security/secret-box';
 import { AppTelemetry } from './telemetry/app-telemetry';
 import { describeError } from './telemetry/describe-error';
@@ -77,6 +78,8 @@ export async function startApp(
     }
     bodiesApart = await storesBodiesApart(db, config.eventBodies);
     clock = await clockFor(db, logger);
+    // Before serving: a missing key would otherwise show only as every attempt failing.
+    await checkSealingKeys(db, config.encryptionKeys);
   } catch (err) {
     await Promise.all([db.destroy(), telemetry.stop()]);
     throw err;

@@ -12,12 +12,11 @@ async function main(): Promise<void> {
   try {
     loaded = loadConfigFromProcess();
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`Invalid configuration: ${err.message}\n`);
-    process.exit(2);
+    exitOnConfigError(err);
   }
   if (loaded.generated) printGenerated(loaded.generated);
-  const app = await startApp(loaded.config);
+  // startApp finds some configuration problems only once it sees the database (a missing key).
+  const app = await startApp(loaded.config).catch(exitOnConfigError);
   if (tracingEnabled) app.logger.info('OpenTelemetry tracing on (configured by the OTEL_* variables)');
   const shutdown = (signal: string): void => {
     app.logger.info({ signal }, 'shutting down');
@@ -34,6 +33,13 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** A ConfigError names the variable to fix: status 2, as for any invalid configuration. */
+function exitOnConfigError(err: unknown): never {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`Invalid configuration: ${err.message}\n`);
+  process.exit(2);
 }
 
 /**

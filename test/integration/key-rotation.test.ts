@@ -2,18 +2,18 @@
  * Encryption-key rotation, on each database: with `WEBHOOKS_ENCRYPTION_KEY=new,old`,
  * reencryptSecrets re-seals every secret (and every previous secret) under the new key in small
  * batches; once it has run, the old key can go and every webhook still delivers, signed with the
- * secrets the tenants hold. Before it has run, dropping the old key breaks the webhooks (the
+ * secrets the tenants hold. Before it has run, a start without the old key is refused (the
  * control that shows the old key was needed). And MySQL mode refuses to start without a key.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
-import type { Env } from '../../src/config/config';
+import { ConfigError, type Env } from '../../src/config/config';
 import { parseOlderSecrets } from '../../src/security/previous-secrets';
 import { reencryptSecrets } from '../../src/security/reencrypt';
 import { keyIdOf, SecretBox } from '../../src/security/secret-box';
-import { forEachDatabase, MYSQL_URL } from '../support/databases';
+import { forEachDatabase, MYSQL_URL, replaceStoredKey } from '../support/databases';
 import { MAIN } from '../support/process-sidecar';
 import { TestReceiver, type ReceivedRequest } from '../support/receiver';
 import { startSidecar, type TestSidecar } from '../support/sidecar';
@@ -94,9 +94,12 @@ forEachDatabase('encryption key rotation', (database) => {
     }
     expect(await sealedKeyIds()).to.deep.equal(Array<string>(5).fill(keyIdOf(oldKey)));
 
-    // The control: without the old key nothing opens, so the old key is needed until re-sealing.
-    await restart(dbUrl, withKeys(newKey));
-    expect(await publishAndWait(3)).to.deep.equal(['internal', 'internal', 'internal']);
+    // The control: without the old key nothing opens, so a start with the new key alone is
+    // refused: the old key is needed until re-sealing.
+    replaceStoredKey(dbUrl);
+    const refused = await restart(dbUrl, withKeys(newKey)).catch((err: Error) => err);
+    expect(refused).to.be.instanceOf(ConfigError);
+    expect((refused as Error).message).to.match(/^WEBHOOKS_ENCRYPTION_KEY: the signing secrets of 3 webhooks are sealed under a key that is not configured/);
 
     await restart(dbUrl, withKeys(newKey, oldKey));
     const box = new SecretBox([newKey, oldKey]);
@@ -126,6 +129,7 @@ forEachDatabase('encryption key rotation', (database) => {
     const { secret: rotated } = await sidecar!.admin(TENANT).rotateWebhookSecret({ id: webhook!.id });
     // All three under the new key, so dropping the old one needs no re-sealing of this row.
     expect(await sealedKeyIds()).to.deep.equal(Array<string>(3).fill(keyIdOf(newKey)));
+    replaceStoredKey(dbUrl);
     await restart(dbUrl, withKeys(newKey));
     receiver.requests.length = 0;
     expect(await publishAndWait(1)).to.deep.equal([null]);

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import knex from 'knex';
+import { parseDbUrl } from '../../src/config/db-url';
 
 export interface TestDatabase {
   readonly name: 'sqlite' | 'mysql';
@@ -87,4 +88,17 @@ function serverConnection(url: string) {
     user: decodeURIComponent(u.username),
     password: decodeURIComponent(u.password),
   };
+}
+
+/**
+ * Embedded mode (SQLite) also opens with the key its data folder's credentials.json holds, the
+ * one its first start used. This puts an unrelated key there, as an older version left it, so
+ * that the configured keys alone decide what opens; on MySQL there is no such file.
+ */
+export function replaceStoredKey(dbUrl: string): void {
+  const target = parseDbUrl(dbUrl);
+  if (target.kind !== 'sqlite') return;
+  const file = path.join(target.dataDir, 'credentials.json');
+  const creds = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
+  fs.writeFileSync(file, JSON.stringify({ ...creds, encryptionKey: randomBytes(32).toString('base64') }), { mode: 0o600 });
 }
