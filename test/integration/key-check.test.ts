@@ -124,7 +124,7 @@ describe('embedded mode: the key in the data folder [sqlite]', () => {
     await first.stop();
     replaceStoredKey(dbUrl);
     const env = { ...testEnv(dbUrl, { WEBHOOKS_ENCRYPTION_KEY: '' }), PATH: process.env.PATH };
-    const run = spawnSync(process.execPath, [MAIN], { env, encoding: 'utf8', timeout: 20_000 });
+    const run = spawnSync(process.execPath, [MAIN], { env, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
     expect(run.status, run.stderr).to.equal(2);
     expect(run.stderr).to.match(/^Invalid configuration: WEBHOOKS_ENCRYPTION_KEY: the signing secrets of 1 webhook are sealed/m);
     expect(run.stdout).to.not.include('webhooks sidecar started');
