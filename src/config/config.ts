@@ -7,6 +7,7 @@ import { AllowedRanges } from '../security/destination';
 import { parseDbTls } from './db-tls';
 import { parseDbUrl, type DbTarget } from './db-url';
 import { ConfigError, EnvReader, type Env } from './env-reader';
+import { parseOtel } from './otel';
 import { parseTls, type TlsConfig } from './tls';
 
 export { ConfigError, type Env };
@@ -137,6 +138,8 @@ export function parseConfig(
     logLevel: read.oneOf('WEBHOOKS_LOG_LEVEL', 'info', LOG_LEVELS),
     dataDir: db.kind === 'sqlite' ? db.dataDir : undefined,
   };
+  // The tracing SDK reads these itself (src/telemetry/tracing.ts); checked here like the rest.
+  parseOtel(env);
   // Last, once everything else is known to be valid: embedded mode may write credentials, and a
   // start refused for a typo must not use up the one time they are printed.
   const secrets = fillSecrets(db, given);

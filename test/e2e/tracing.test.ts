@@ -9,7 +9,11 @@
  * whose traceparent the receiver got, and the knex spans of the commit. No span carries the
  * payload, the signing secret or the URL's path; log lines written in an attempt carry its ids.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import type { Db } from '../../src/db/connect';
@@ -17,7 +21,7 @@ import type { Event } from '../../src/grpc/generated/webhooks/v1/event';
 import { forEachDatabase } from '../support/databases';
 import { ingestClient, metadataOf } from '../support/grpc-clients';
 import { OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver';
-import { openDb, processEnv, startProcessSidecar, stopProcessSidecars } from '../support/process-sidecar';
+import { MAIN, openDb, processEnv, startProcessSidecar, stopProcessSidecars } from '../support/process-sidecar';
 import { TestReceiver } from '../support/receiver';
 
 const TENANT = 'tenant-traced';
@@ -205,4 +209,30 @@ forEachDatabase('e2e: traces from the caller through every attempt', (database) 
     const row = (await db('events').where({ id: 'untraced' }).first('trace_context')) as { trace_context: string | null };
     expect(row.trace_context).to.equal(null);
   });
+});
+
+describe('e2e: an OTEL_* value the tracing SDK does not know', () => {
+  // Each ran before as "OpenTelemetry tracing on" and exported nothing, or fell back silently.
+  for (const [name, value] of [
+    ['OTEL_TRACES_EXPORTER', 'otlp-http'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'bogus'],
+    ['OTEL_TRACES_SAMPLER', 'bogus'],
+    ['OTEL_TRACES_SAMPLER_ARG', 'abc'],
+  ] as const) {
+    it(`${name}=${value} stops the process with status 2, naming it`, function () {
+      this.timeout(30_000);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webhooks-otel-'));
+      try {
+        const env = { ...processEnv(`sqlite:${path.join(dir, 'webhooks.db')}`, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', [name]: value }), PATH: process.env.PATH };
+        // SIGKILL: a process that started anyway must not hold the test up with its shutdown.
+        const run = spawnSync(process.execPath, [MAIN], { env, encoding: 'utf8', timeout: 15_000, killSignal: 'SIGKILL' });
+        expect(run.status, run.stderr).to.equal(2);
+        expect(run.stderr).to.match(new RegExp(`^Invalid configuration: ${name}: `));
+        expect(run.stdout).to.not.include('OpenTelemetry tracing on').and.not.include('webhooks sidecar started');
+        expect(fs.existsSync(path.join(dir, 'credentials.json')), 'the refused start generated no credentials').to.equal(false);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

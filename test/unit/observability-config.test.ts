@@ -29,6 +29,11 @@ describe('config/tracingRequested', () => {
     [{ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' }, false],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'TRUE' }, false],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'false' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'otlp,console' }, true],
+    [{ OTEL_TRACES_EXPORTER: 'zipkin' }, true],
+    // An invalid setting starts no SDK: parseConfig stops the process, naming it.
+    [{ OTEL_TRACES_EXPORTER: 'otlp-http' }, false],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_SAMPLER: 'bogus' }, false],
   ];
   for (const [env, expected] of cases) {
     it(`${JSON.stringify(env)} → ${expected ? 'on' : 'off'}`, () => {
@@ -67,4 +72,54 @@ describe('config: observability settings', () => {
       expect(() => parseConfig({ ...MYSQL, [name]: value }, fill)).to.throw(ConfigError, name);
     });
   }
+});
+
+describe('config: the OTEL_* settings of the tracing SDK', () => {
+  const accepted: Env[] = [
+    { OTEL_TRACES_EXPORTER: 'otlp' },
+    { OTEL_TRACES_EXPORTER: 'otlp, console' },
+    { OTEL_TRACES_EXPORTER: 'zipkin' },
+    { OTEL_TRACES_EXPORTER: 'none' },
+    { OTEL_TRACES_EXPORTER: ' ' },
+    { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+    { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
+    { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' },
+    { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' },
+    { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1' },
+    { OTEL_TRACES_SAMPLER: 'always_off' },
+    { OTEL_TRACES_SAMPLER_ARG: '0' },
+    { OTEL_SDK_DISABLED: 'TRUE' },
+    // Never read by the SDK as the sidecar sets it up: no metric reader, no log processor.
+    { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_LOGS_EXPORTER: 'whatever' },
+  ];
+  for (const env of accepted) {
+    it(`accepts ${JSON.stringify(env)}`, () => {
+      expect(() => parseConfig({ ...MYSQL, ...env }, fill)).to.not.throw();
+    });
+  }
+
+  const refused: Array<[string, string]> = [
+    ['OTEL_TRACES_EXPORTER', 'otlp-http'],
+    ['OTEL_TRACES_EXPORTER', 'otlp,jaeger'],
+    ['OTEL_TRACES_EXPORTER', 'OTLP'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'bogus'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'http'],
+    ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'grpc '],
+    ['OTEL_TRACES_SAMPLER', 'bogus'],
+    ['OTEL_TRACES_SAMPLER', 'jaeger_remote'],
+    ['OTEL_TRACES_SAMPLER_ARG', 'abc'],
+    ['OTEL_TRACES_SAMPLER_ARG', '1.5'],
+    ['OTEL_TRACES_SAMPLER_ARG', '-0.1'],
+    ['OTEL_SDK_DISABLED', 'yes'],
+  ];
+  for (const [name, value] of refused) {
+    it(`rejects ${name}=${JSON.stringify(value)} naming it`, () => {
+      expect(() => parseConfig({ ...MYSQL, [name]: value }, fill)).to.throw(ConfigError, new RegExp(`^${name}: `));
+    });
+  }
+
+  it('refuses a ratio sampler with a bad ratio, naming the argument', () => {
+    const env = { ...MYSQL, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: 'abc' };
+    expect(() => parseConfig(env, fill)).to.throw(ConfigError, /^OTEL_TRACES_SAMPLER_ARG: must be a sampling ratio from 0 to 1/);
+  });
 });
