@@ -77,9 +77,9 @@ export async function startApp(
       logger.warn({ newer }, 'the database was migrated by a newer version of the sidecar; this version runs on that schema');
     }
     bodiesApart = await storesBodiesApart(db, config.eventBodies);
-    clock = await clockFor(db, logger);
     // Before serving: a missing key would otherwise show only as every attempt failing.
     await checkSealingKeys(db, config.encryptionKeys);
+    clock = await clockFor(db, logger);
   } catch (err) {
     await Promise.all([db.destroy(), telemetry.stop()]);
     throw err;
