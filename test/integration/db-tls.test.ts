@@ -11,6 +11,7 @@
  * - a server without TLS (the machine's MariaDB) is refused rather than used in clear text.
  * MySQL only: SQLite has no connection to secure (the config tests cover that refusal).
  */
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import knex from 'knex';
 import fs from 'node:fs';
@@ -33,8 +34,10 @@ import { mariadbBinaries, startTlsMariadb, type TlsMariadb } from '../support/tl
     fs.writeFileSync(path.join(dir, name), text);
     return path.join(dir, name);
   };
+  // The tests share one database, and a sidecar refuses to start on secrets another key sealed.
+  const encryptionKey = randomBytes(32).toString('base64');
   const start = async (url: string, env: Record<string, string>) => {
-    const sidecar = await startSidecar(url, env);
+    const sidecar = await startSidecar(url, { WEBHOOKS_ENCRYPTION_KEY: encryptionKey, ...env });
     sidecars.push(sidecar);
     return sidecar;
   };
