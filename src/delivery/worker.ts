@@ -22,10 +22,11 @@ import { claimDue, type ClaimedDelivery } from '../outbox/claim';
 import { OutageLog } from '../telemetry/outage-log';
 import { Alarm } from './alarm';
 import type { DeliverDeps } from './deliver';
-import { leaseCoversAttempt, leaseMsFor } from './lease';
+import { leaseMsFor } from './lease';
 import { LeaseReturns } from './lease-returns';
 import { ClaimDepth } from './pace';
 import { Places, type Reservation } from './places';
+import { passOverReady, type ReadyPassHooks } from './ready-queue';
 import { SendStage, type SendOptions } from './send-stage';
 import { WebhookViews } from './webhook-views';
 
@@ -76,6 +77,7 @@ export class DeliveryWorker {
   private readonly claimFailures: OutageLog;
   /** Each webhook's URL, secrets and state as last read: a queued delivery is sent from a recent one. */
   private readonly views: WebhookViews;
+  private readonly readyHooks: ReadyPassHooks;
 
   constructor(
     private readonly deps: DeliverDeps,
@@ -103,6 +105,12 @@ export class DeliveryWorker {
       },
       () => this.pump(), // the recording queue has room
     );
+    this.readyHooks = {
+      requestTimeoutMs,
+      mayLaunch: (d) => this.running && this.send.mayLaunch(d.webhookId, d.tenantId),
+      viewFor: (d, now) => this.views.viewFor(d, now),
+      launch: (d) => this.send.launch(d),
+    };
     this.claimFailures = new OutageLog(deps.logger, 'claiming deliveries');
     this.views = new WebhookViews(deps.db, leaseMsFor(options.requestTimeoutMs), {
       clock: deps.clock,
@@ -299,36 +307,13 @@ export class DeliveryWorker {
 
   private pumpOnce(): void {
     if (this.ready.length === 0) return;
-    const late: ClaimedDelivery[] = [];
-    const disabled: ClaimedDelivery[] = [];
-    const keep: ClaimedDelivery[] = [];
-    const stale: ClaimedDelivery[] = [];
-    // Lease ends are the database's times.
-    const now = this.deps.clock.now();
-    for (const delivery of this.ready) {
-      if (!leaseCoversAttempt(delivery.leaseExpiresAt, now, this.options.requestTimeoutMs)) late.push(delivery);
-      else if (!this.running || !this.send.mayLaunch(delivery.webhookId, delivery.tenantId)) keep.push(delivery);
-      else {
-        const view = this.views.viewFor(delivery, now);
-        if (view === undefined) {
-          keep.push(delivery);
-          stale.push(delivery);
-        } else if (view !== null && !view.enabled) {
-          // Paused in the database when it was disabled: it goes out when the webhook is enabled.
-          disabled.push(delivery);
-        } else {
-          // A deleted webhook (null) is ended by the attempt itself, fenced like any write.
-          this.send.launch(view === delivery.webhook ? delivery : { ...delivery, webhook: view });
-        }
-      }
-    }
+    const { keep, stale, disabled, late } = passOverReady(this.ready, this.deps.clock.now(), this.readyHooks);
     this.ready = keep;
     if (stale.length > 0) this.views.refreshSoon(stale);
     if (disabled.length > 0) void this.drop(disabled, true);
     if (late.length === 0) return;
-    // Its lease could run out before its attempt ended: give it back rather than risk two
-    // workers sending it at once. Given back, it is due again, and nothing else may come to
-    // claim it before the poll (its claim may have found nothing more, and no slot is busy).
+    // Given back, it is due again, and nothing else may come to claim it before the poll (its
+    // claim may have found nothing more, and no slot is busy).
     void this.drop(late).then(() => this.wake());
   }
 
