@@ -8,7 +8,7 @@
  * 609-727 µs of CPU per transaction through knex and 292-341 µs on the raw connection, and their
  * p99 was 11-111 ms against 3-8 ms (BENCHMARKS.md, sixth session).
  *
- * Its INSERTs are server-side prepared statements there. Through knex, an INSERT is SQL text with
+ * Its INSERTs of many rows are server-side prepared statements there. Through knex, an INSERT is SQL text with
  * every value spelled out, and MariaDB lexes each value: for an event that is its whole JSON body,
  * about 1 KB. 100 events and 300 deliveries per transaction, 4 connections: MariaDB used 109 µs of
  * CPU per event as text and 93 µs prepared, and inserted 11,989 against 14,568 events/s. A
@@ -18,10 +18,16 @@
  *
  * The recorder's UPDATEs and attempt rows go as SQL text (src/outbox/record.ts): their SQL
  * changes with each batch's size, so preparing them would only churn the connection's statements.
+ * Ingest's INSERTs of a few rows go as text too (src/ingest/event-store.ts), because statements as
+ * text need no round trip of their own: BEGIN goes with the first statement sent, and a write
+ * whose result nobody reads waits for the next statement sent, COMMIT at the latest, all in one
+ * multi-statement query. A live event's transaction takes two round trips instead of six: unary
+ * PublishEvent at saturation went from 1,552 to 2,094 events/s, and the sidecar's CPU per call
+ * from 317 to 235 µs (BENCHMARKS.md, seventeenth session).
  *
  * On SQLite the same work runs in a knex transaction.
  */
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace, type Span, type SpanOptions } from '@opentelemetry/api';
 import type { Knex } from 'knex';
 import { SERVICE_NAME } from '../telemetry/service';
 import { isMysql } from './connect';
@@ -63,6 +69,13 @@ const TOO_MANY_STATEMENTS = 1461;
 /** knex's instrumentation does not see these statements, so they get spans of their own. */
 const tracer = trace.getTracer(SERVICE_NAME);
 
+/** A statement whose result nobody reads, held until the next one that is sent, with its span. */
+interface Deferred {
+  readonly sql: string;
+  readonly values: readonly unknown[];
+  readonly span: Span;
+}
+
 async function mysqlTransaction<T>(db: Knex, work: (tx: Tx) => Promise<T>): Promise<T> {
   const client = db.client as PoolClient;
   const connection = await client.acquireConnection();
@@ -70,34 +83,69 @@ async function mysqlTransaction<T>(db: Knex, work: (tx: Tx) => Promise<T>): Prom
     new Promise<unknown>((resolve, reject) =>
       connection[prepared ? 'execute' : 'query'](sql, values, (err, rows) => (err ? reject(err) : resolve(rows))),
     );
+  // Each round trip costs the client about 80 µs of CPU here, and MariaDB as much again, more than
+  // most of these statements cost to run. So BEGIN goes with the transaction's first statement,
+  // and the statements whose results nobody reads (UPDATEs, INSERTs as text) wait for the next
+  // one that is sent, COMMIT at the latest: one multi-statement query (connect.ts allows them)
+  // instead of one round trip each. MariaDB stops at the first statement that fails and reports
+  // its error, which rolls the whole transaction back here as before; only the error surfaces
+  // later, at the next statement sent, still inside the same transaction.
+  let begun = false;
+  let deferred: Deferred[] = [];
+  /** Sends what is held (BEGIN first if not sent yet), with `last` after it; returns last's result. */
+  const flush = async (last?: { sql: string; values: readonly unknown[] }): Promise<unknown> => {
+    const statements = [...(begun ? [] : [{ sql: 'BEGIN', values: [] as readonly unknown[] }]), ...deferred, ...(last ? [last] : [])];
+    const spans = deferred.map((d) => d.span);
+    begun = true;
+    deferred = [];
+    if (statements.length === 0) return undefined;
+    try {
+      const results = await send(
+        statements.map((s) => s.sql).join(';\n'),
+        statements.flatMap((s) => s.values),
+      );
+      return statements.length === 1 ? results : (results as unknown[])[statements.length - 1];
+    } catch (err) {
+      for (const span of spans) span.setStatus({ code: SpanStatusCode.ERROR });
+      throw err;
+    } finally {
+      for (const span of spans) span.end();
+    }
+  };
+  const defer = (operation: string, database: string, table: string, sql: string, values: readonly unknown[]): Promise<void> => {
+    deferred.push({ sql, values, span: tracer.startSpan(`${operation} ${database}.${table}`, spanOptions(operation, table)) });
+    return Promise.resolve();
+  };
   // A connection goes back to the pool only outside a transaction; one whose ROLLBACK failed
   // (the link broke, most likely) is closed, and the pool replaces it.
   let reusable = false;
   try {
-    await send('BEGIN');
     const database = (db.client.config as { connection?: { database?: string } }).connection?.database ?? '';
     const result = await work({
       mysql: true,
-      select: (table, sql, values) => traced('select', database, table, () => send(sql, values) as Promise<never[]>),
+      select: (table, sql, values) => traced('select', database, table, async () => (await flush({ sql, values })) as never[]),
       insert: (table, columns, rows, options) => {
         if (rows.length === 0) return Promise.resolve();
         const sql = insertSql(table, columns, rows.length);
         const values: unknown[] = [];
         for (const row of rows) for (const c of columns) values.push(row[c] ?? null);
-        if (options?.prepared === false) return traced('insert', database, table, async () => void (await send(sql, values)));
+        if (options?.prepared === false) return defer('insert', database, table, sql, values);
         return traced('insert', database, table, async () => {
+          if (!begun || deferred.length > 0) await flush();
           await send(sql, values, true).catch((err: { errno?: number }) => {
             if (err.errno !== TOO_MANY_STATEMENTS) throw err;
             return send(sql, values);
           });
         });
       },
-      run: (operation, table, sql, values) => traced(operation, database, table, async () => void (await send(sql, values))),
+      run: (operation, table, sql, values) => defer(operation, database, table, sql, values),
     });
-    await send('COMMIT');
+    // Nothing sent and nothing held: there is no transaction to commit.
+    if (begun || deferred.length > 0) await flush({ sql: 'COMMIT', values: [] });
     reusable = true;
     return result;
   } catch (err) {
+    for (const d of deferred) d.span.end(); // never sent: the transaction failed before them
     reusable = await send('ROLLBACK').then(
       () => true,
       () => false,
@@ -129,7 +177,7 @@ function insertSql(table: string, columns: readonly string[], rowCount: number):
 function traced<T>(operation: string, database: string, table: string, run: () => Promise<T>): Promise<T> {
   return tracer.startActiveSpan(
     `${operation} ${database}.${table}`,
-    { kind: SpanKind.CLIENT, attributes: { 'db.system': 'mysql', 'db.operation': operation, 'db.sql.table': table } },
+    spanOptions(operation, table),
     async (span) => {
       try {
         return await run();
@@ -141,4 +189,8 @@ function traced<T>(operation: string, database: string, table: string, run: () =
       }
     },
   );
+}
+
+function spanOptions(operation: string, table: string): SpanOptions {
+  return { kind: SpanKind.CLIENT, attributes: { 'db.system': 'mysql', 'db.operation': operation, 'db.sql.table': table } };
 }

@@ -1,6 +1,7 @@
 /**
  * Ingest's transaction (src/db/transaction.ts): on MySQL a pooled mysql2 connection outside knex,
- * with prepared multi-row inserts; a knex transaction elsewhere. Values come back as they went in;
+ * with prepared multi-row inserts, and writes whose results nobody reads sent with the next
+ * statement (BEGIN with the first); a knex transaction elsewhere. Values come back as they went in;
  * a failure rolls back everything and leaves the pool's connections usable; a connection keeps a
  * bounded number of statements; and when the server refuses to prepare one more, the rows still
  * go in.
@@ -133,6 +134,80 @@ forEachDatabase('ingest transaction', (database) => {
     }
     await insertEvents(db, [event('e-4')]);
     expect(await storedIds(db)).to.deep.equal(['e-1', 'e-4']);
+  });
+
+  /** Counts the round trips (queries and executions) on the pool's only connection. */
+  async function countRoundTrips(db: Db): Promise<{ readonly count: number; readonly sql: string[] }> {
+    const client = db.client as { acquireConnection(): Promise<Record<string, unknown>>; releaseConnection(c: unknown): Promise<void> };
+    const connection = await client.acquireConnection();
+    const seen = { count: 0, sql: [] as string[] };
+    for (const method of ['query', 'execute']) {
+      const original = connection[method] as (...args: unknown[]) => unknown;
+      connection[method] = function (this: unknown, ...args: unknown[]) {
+        seen.count += 1;
+        seen.sql.push(String(args[0]));
+        return original.apply(this, args);
+      };
+    }
+    await client.releaseConnection(connection);
+    return seen;
+  }
+
+  it('sends BEGIN with the first statement and the writes nobody reads with the next one: a SELECT, two UPDATEs, a text INSERT and COMMIT in two round trips', async () => {
+    const db = await migrated(1);
+    await insertEvents(db, [event('e-1'), event('e-2')]);
+    const trips = await countRoundTrips(db);
+    const read = await transaction(db, async (tx) => {
+      const before = await tx.select<{ n: number }>('events', 'SELECT delivery_count AS n FROM events WHERE id = ?', ['e-1']);
+      await tx.run('update', 'events', 'UPDATE events SET delivery_count = delivery_count + ? WHERE id = ?', [10, 'e-1']);
+      await tx.run('update', 'events', 'UPDATE events SET delivery_count = delivery_count + ? WHERE id = ?', [20, 'e-2']);
+      await tx.insert('events', EVENT_COLUMNS, [event('e-3', { payload: 'a ? b ; c' })], { prepared: false });
+      return Number(before[0]!.n);
+    });
+    expect(read).to.equal(3);
+    expect(trips.count, trips.sql.join('\n---\n')).to.equal(2);
+    expect(trips.sql[0]).to.match(/^BEGIN;\nSELECT/);
+    expect(trips.sql[1]).to.match(/^UPDATE[\s\S]*;\nUPDATE[\s\S]*;\nINSERT[\s\S]*;\nCOMMIT$/);
+    const stored = (await db('events').select('id', 'delivery_count', 'payload').orderBy('id')) as Array<{ id: string; delivery_count: number; payload: string }>;
+    expect(stored.map((r) => [r.id, Number(r.delivery_count)])).to.deep.equal([['e-1', 13], ['e-2', 23], ['e-3', 3]]);
+    expect(stored[2]!.payload).to.equal('a ? b ; c');
+  });
+
+  it('reads its own held writes: a SELECT after them is sent with them, after them', async () => {
+    const db = await migrated(1);
+    await insertEvents(db, [event('e-1')]);
+    const trips = await countRoundTrips(db);
+    const n = await transaction(db, async (tx) => {
+      await tx.run('update', 'events', 'UPDATE events SET delivery_count = ? WHERE id = ?', [7, 'e-1']);
+      const rows = await tx.select<{ n: number }>('events', 'SELECT delivery_count AS n FROM events WHERE id = ?', ['e-1']);
+      return Number(rows[0]!.n);
+    });
+    expect(n).to.equal(7);
+    expect(trips.count).to.equal(2); // BEGIN, UPDATE, SELECT; then COMMIT
+  });
+
+  it('rolls back the whole transaction when a held write fails, and surfaces its error', async () => {
+    const db = await migrated(1);
+    await insertEvents(db, [event('e-1'), event('e-2')]);
+    const failed = await transaction(db, async (tx) => {
+      await tx.run('update', 'events', 'UPDATE events SET delivery_count = 99 WHERE id = ?', ['e-2']);
+      await tx.insert('events', EVENT_COLUMNS, [event('e-3')], { prepared: false });
+      await tx.insert('events', EVENT_COLUMNS, [event('e-1')], { prepared: false }); // a repeated key
+      await tx.run('update', 'events', 'UPDATE events SET delivery_count = 98 WHERE id = ?', ['e-1']);
+    }).then(() => undefined, (err: { code?: string }) => err);
+    expect(failed?.code).to.equal('ER_DUP_ENTRY');
+    const stored = (await db('events').select('id', 'delivery_count').orderBy('id')) as Array<{ id: string; delivery_count: number }>;
+    expect(stored.map((r) => [r.id, Number(r.delivery_count)])).to.deep.equal([['e-1', 3], ['e-2', 3]]);
+    // and the connection is back in the pool, usable, outside any transaction
+    await insertEvents(db, [event('e-4')]);
+    expect(await storedIds(db)).to.deep.equal(['e-1', 'e-2', 'e-4']);
+  });
+
+  it('sends nothing for a transaction that wrote and read nothing', async () => {
+    const db = await migrated(1);
+    const trips = await countRoundTrips(db);
+    expect(await transaction(db, async () => 'done')).to.equal('done');
+    expect(trips.count).to.equal(0);
   });
 
   it('prepares statements, and a connection keeps at most 64 of them however many row counts it sees', async () => {
