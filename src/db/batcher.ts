@@ -27,6 +27,13 @@ export interface BatcherOptions<In> {
    * pile up while a write is under way.
    */
   readonly gatherMs?: number;
+  /**
+   * The least time from one write's start to the next one's, in ms (default 0: the next starts
+   * as soon as the last ends). A writer whose callers do not wait on it can ask for this so that
+   * a write made faster does not shrink its batches: a batch's fixed costs (its commit, its
+   * per-batch statements) are then paid as seldom as before.
+   */
+  readonly minSpacingMs?: number;
 }
 
 interface Waiting<In, Out> {
@@ -39,6 +46,7 @@ export class Batcher<In, Out> {
   private queue: Array<Waiting<In, Out>> = [];
   private writing = 0;
   private scheduled = false;
+  private lastStartAt = -Infinity;
 
   /** `write` returns one output per input, in order. */
   constructor(
@@ -64,13 +72,15 @@ export class Batcher<In, Out> {
       this.scheduled = false;
       void this.writeNext();
     };
-    if (this.options.gatherMs) setTimeout(write, this.options.gatherMs);
+    const wait = Math.max(this.options.gatherMs ?? 0, this.spacingLeft());
+    if (wait > 0) setTimeout(write, wait);
     else setImmediate(write);
   }
 
   private async writeNext(): Promise<void> {
     if (this.full || this.queue.length === 0) return;
     this.writing += 1;
+    this.lastStartAt = performance.now();
     const batch = this.take();
     try {
       const outs = await this.write(batch.map((w) => w.item));
@@ -79,9 +89,28 @@ export class Batcher<In, Out> {
       for (const waiting of batch) waiting.reject(err);
     } finally {
       this.writing -= 1;
-      // What queued up meanwhile has waited one write already: write it at once.
-      if (this.queue.length > 0) void this.writeNext();
+      // What queued up meanwhile has waited one write already: write it at once, or once the
+      // spacing asked for has passed.
+      const wait = this.spacingLeft();
+      if (this.queue.length > 0) {
+        if (wait <= 0) void this.writeNext();
+        else this.later(wait);
+      }
     }
+  }
+
+  /** ms until minSpacingMs has passed since the last write started (0 or less: it has). */
+  private spacingLeft(): number {
+    return (this.options.minSpacingMs ?? 0) - (performance.now() - this.lastStartAt);
+  }
+
+  private later(ms: number): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setTimeout(() => {
+      this.scheduled = false;
+      void this.writeNext();
+    }, ms);
   }
 
   private take(): Array<Waiting<In, Out>> {

@@ -2,7 +2,8 @@
  * The Batcher's gathering (src/db/batcher.ts): without gatherMs the first submission after a quiet
  * moment is written on the next turn of the event loop; with it, that submission waits for company,
  * so submissions a few turns apart share one write (the recorder's, for an event's deliveries).
- * A write holds at most maxWeight of weight and maxBytes of size.
+ * A write holds at most maxWeight of weight and maxBytes of size, and with minSpacingMs writes start
+ * at least that far apart.
  */
 import { expect } from 'chai';
 import { Batcher } from '../../src/db/batcher';
@@ -56,5 +57,31 @@ describe('Batcher', () => {
     const results = await Promise.all(items.map((item) => batcher.submit(item)));
     expect(writes).to.deep.equal([['aaaa', 'bbbb'], ['cccc'], ['dddddddddddd'], ['ee', 'ff']]);
     expect(results).to.deep.equal(items.map((item) => `${item} written`));
+  });
+
+  it('with minSpacingMs, starts a write no sooner than that after the last one started, with all that arrived meanwhile', async () => {
+    const starts: number[] = [];
+    const writes: number[] = [];
+    const batcher = new Batcher<number, number>(
+      async (items) => {
+        starts.push(performance.now());
+        writes.push(items.length);
+        await nextTurn(); // a write far faster than the spacing
+        return items.map((item) => item * 2);
+      },
+      { maxWeight: 100, minSpacingMs: 40 },
+    );
+    const pending: Array<Promise<number>> = [];
+    // One submission every few ms for about 120 ms: without the spacing, nearly each its own write.
+    for (let i = 0; i < 30; i++) {
+      pending.push(batcher.submit(i));
+      await new Promise((resolve) => setTimeout(resolve, 4));
+    }
+    const results = await Promise.all(pending);
+    expect(results).to.deep.equal(Array.from({ length: 30 }, (_, i) => i * 2));
+    expect(writes.reduce((a, b) => a + b, 0)).to.equal(30);
+    // Timers may fire up to a millisecond early by performance.now().
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!, `write ${i}`).to.be.at.least(38);
+    expect(writes.length, `writes of ${writes.join(', ')}`).to.be.at.most(6);
   });
 });
