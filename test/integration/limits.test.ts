@@ -140,5 +140,16 @@ forEachDatabase('limits', (database) => {
       }
       expect(await rows('events')).to.equal(21);
     });
+
+    it('stores one call of 1 MB events whose SQL text, escaped, is over max_allowed_packet', async () => {
+      await sidecar.stop();
+      sidecar = await startSidecar(await database.create(), { WEBHOOKS_MAX_EVENT_BYTES: '1048576' });
+      // Each body is about 990 KB of JSON, nearly all \" escapes, which SQL text doubles again:
+      // ten of them are one transaction of about 20 MB as text, its inserts held for the COMMIT.
+      const quotes = (id: string): Event => ({ ...login(id, 0), data: { user_id: 'u-1', note: '"'.repeat(495_000) } });
+      const { results } = await sidecar.ingest.publishEvents({ events: Array.from({ length: 10 }, (_, i) => quotes(`q-${i}`)) });
+      expect(results.map((r) => r.error?.message ?? 'ok')).to.deep.equal(Array(10).fill('ok'));
+      expect(await rows('events')).to.equal(10);
+    });
   }
 });
