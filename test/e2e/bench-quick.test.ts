@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- --quick` runs here so that the benchmark code never rots. It asserts that
- * every scenario ran and produced figures, never how fast they are: timings belong to the bench.
+ * `npm run bench -- --quick` runs here so that the benchmark code never rots, and so does a short
+ * run of bench/compare-store.ts. They assert that every scenario ran and produced figures, never
+ * how fast they are: timings belong to the bench.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,5 +38,19 @@ describe('npm run bench -- --quick', function () {
     const withBaseline = results.rows.filter((r) => r.baseline).map((r) => r.scenario);
     expect([...new Set(withBaseline)]).to.include.members(['ingest', 'delivery', 'isolation', 'layout']);
     expect(stdout).to.match(/\| scenario \| metric \| value \| baseline \(same run\) \| ratio \|/);
+  });
+
+  it('compares storeEvents of two builds (here this one with itself) and prints the three ratios', async () => {
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [path.join(ROOT, 'dist', 'bench', 'compare-store.js'), '--base', path.join(ROOT, 'dist', 'src'), '--block', '20', '--rounds', '3'],
+        { cwd: ROOT, env: { ...process.env, WEBHOOKS_TEST_MYSQL_URL: MYSQL_URL } },
+        (err, so, se) => (err ? reject(new Error(`compare-store failed: ${err.message}\n${se}`)) : resolve(so)),
+      ),
+    );
+    for (const figure of ['client CPU per event', 'MariaDB CPU per event', 'rate']) {
+      expect(stdout).to.match(new RegExp(`${figure}: base \\d+ .*, this \\d+ .*, ratio \\d+\\.\\d\\d`));
+    }
   });
 });
