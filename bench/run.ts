@@ -28,6 +28,12 @@ function isEventBodies(value: string | undefined): value is EventBodies {
   return (EVENT_BODIES as readonly (string | undefined)[]).includes(value);
 }
 
+function positiveNumber(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not ${value}`);
+  return n;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -37,6 +43,7 @@ async function main(): Promise<void> {
       backlog: { type: 'string' },
       'mysql-url': { type: 'string' },
       'event-bodies': { type: 'string', default: 'auto' },
+      'delivery-rate': { type: 'string' },
     },
   });
   const quick = values.quick ?? false;
@@ -47,6 +54,7 @@ async function main(): Promise<void> {
     mysqlUrl: values['mysql-url'] ?? process.env.WEBHOOKS_TEST_MYSQL_URL ?? DEFAULT_MYSQL_URL,
     backlog: Number(values.backlog ?? (quick ? 3_000 : 1_000_000)),
     eventBodies,
+    deliveryRate: values['delivery-rate'] === undefined ? undefined : positiveNumber('--delivery-rate', values['delivery-rate']),
     log: (line) => process.stderr.write(`[bench] ${line}\n`),
   };
   const names = values.only ? values.only.split(',') : Object.keys(SCENARIOS);

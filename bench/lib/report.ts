@@ -17,6 +17,11 @@ export interface BenchOptions {
   readonly backlog: number;
   /** WEBHOOKS_EVENT_BODIES for the sidecars, and where the backlog's bodies are written. */
   readonly eventBodies: EventBodies;
+  /**
+   * Events per second in the delivery scenario's event-to-receipt phase; unset, half the drain's
+   * rate over its three webhooks. A fixed rate compares builds at the same load (--delivery-rate).
+   */
+  readonly deliveryRate?: number;
   readonly log: (line: string) => void;
 }
 

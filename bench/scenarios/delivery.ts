@@ -51,7 +51,7 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
     o.log(`sidecar drain: ${drainRate.toFixed(0)} deliveries/s`);
 
     for (const r of receivers) r.latencies.length = 0;
-    const eventRate = Math.max(1, Math.floor(drainRate / 2 / WEBHOOKS));
+    const eventRate = o.deliveryRate ?? Math.max(1, Math.floor(drainRate / 2 / WEBHOOKS));
     const received = receivers.reduce((n, r) => n + r.received, 0);
     const { result: open, cpu: latencyCpu } = await measureCpu(sidecar.process.pid!, dbServer, async () => {
       const run = await openLoop(eventRate, seconds * 1000, (i) =>
@@ -68,7 +68,7 @@ export async function deliveryScenario(o: BenchOptions): Promise<Row[]> {
       { scenario: 'delivery', metric: 'drain to receivers answering 200 (32 in flight)', value: drainRate, unit: 'deliveries/s', baseline: { name: 'plain undici POST loop', value: plain } },
       {
         scenario: 'delivery',
-        metric: `event-to-receipt at half that rate (${eventRate * WEBHOOKS} deliveries/s): p50 / p99`,
+        metric: `event-to-receipt at ${o.deliveryRate === undefined ? 'half that rate' : 'a fixed rate'} (${eventRate * WEBHOOKS} deliveries/s): p50 / p99`,
         value: latency.p99,
         unit: 'ms p99',
         note: `p50 ${latency.p50.toFixed(1)}, ${latency.count} samples`,
