@@ -42,8 +42,11 @@ export class SendStage {
     private readonly options: SendOptions,
     /** A POST ended (or never began): its slot is free, after durationMs from the attempt's start. */
     private readonly onSlotFree: (delivery: ClaimedDelivery, durationMs: number) => void,
-    /** An attempt's result is written: the recording queue has room. */
-    private readonly onRecorded: () => void,
+    /**
+     * An attempt's result is written: the recording queue has room. `wasFull`: it had none
+     * before, so sending and claiming, which wait for room, may go on again.
+     */
+    private readonly onRecorded: (wasFull: boolean) => void,
   ) {
     // Every attempt in flight listens for the shutdown cut: `concurrency` listeners is expected.
     setMaxListeners(options.concurrency + 10, this.stopping.signal);
@@ -96,8 +99,9 @@ export class SendStage {
       })
       .finally(() => {
         freeSlot();
+        const wasFull = this.recordingIsFull();
         this.recording.delete(task);
-        this.onRecorded();
+        this.onRecorded(wasFull);
       });
     entry.task = task;
     this.recording.add(task);

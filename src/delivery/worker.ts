@@ -103,7 +103,12 @@ export class DeliveryWorker {
         if (this.claims.size > 0) this.freedDuringClaim = true;
         if (this.dueLeft) this.alarm.wake();
       },
-      () => this.pump(), // the recording queue has room
+      (wasFull) => {
+        this.pump(); // the recording queue has room
+        // A full recording queue stops claims too (mayClaim): the loop that found it full is
+        // asleep until the poll, and with nothing queued no slot will free to wake it.
+        if (wasFull && this.dueLeft) this.alarm.wake();
+      },
     );
     this.readyHooks = {
       requestTimeoutMs,

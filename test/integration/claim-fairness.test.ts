@@ -9,7 +9,8 @@
  *
  * And the worker that makes those claims: a claim that skips every webhook with due rows finds
  * nothing, while the slots it frees meanwhile empty the queue. The worker must then claim
- * again at once, not at its next poll.
+ * again at once, not at its next poll; and so when its attempts' results, which stopped its
+ * claims while they piled up, are written at last.
  */
 import { expect } from 'chai';
 import { parseDbUrl } from '../../src/config/db-url';
@@ -121,4 +122,38 @@ forEachDatabase('claim: per-webhook places', (database) => {
       await receiver.close();
     }
   });
+
+  // Held by a lock on another connection, on MySQL: SQLite's one writer would block the sidecar's
+  // claims too, not only its recording.
+  if (database.name === 'mysql') {
+    it('claims again once a full recording queue has room, without waiting for the poll', async function () {
+      this.timeout(60_000);
+      const receiver = await TestReceiver.start();
+      const url = await database.create();
+      const sidecar = await startSidecar(url, {
+        WEBHOOKS_DELIVERY_CONCURRENCY: '2',
+        WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK: '1',
+        WEBHOOKS_POLL_INTERVAL_MS: '60000',
+      });
+      const locker = connect(parseDbUrl(url));
+      try {
+        const { webhook } = await sidecar.admin('tenant-a').createWebhook({ url: receiver.url, eventTypes: ['user.login'], description: '', organizationIds: [] });
+        // The webhook's counters row, locked: every attempt's write waits behind it, so attempts
+        // pile up being recorded until sending and claiming stop (eight per slot).
+        const held = await locker.transaction();
+        await held('webhook_stats').where({ webhook_id: webhook!.id }).forUpdate().select('webhook_id');
+        const events = Array.from({ length: 40 }, (_, i) => ({
+          id: `evt-${i}`, tenantId: 'tenant-a', type: 'user.login', occurredAt: undefined, organizationId: '', data: { user_id: 'u-1' },
+        }));
+        await sidecar.ingest.publishEvents({ events });
+        await waitUntil(() => receiver.requests.length >= 16, 'a full recording queue', 20_000);
+        await held.rollback();
+        await waitUntil(() => receiver.requests.length >= 40, 'the 40 deliveries', 15_000);
+      } finally {
+        await locker.destroy();
+        await sidecar.stop();
+        await receiver.close();
+      }
+    });
+  }
 });
