@@ -8,32 +8,20 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { ConfigError, type Env } from '../../src/config/config';
 import { parseOlderSecrets } from '../../src/security/previous-secrets';
 import { reencryptSecrets } from '../../src/security/reencrypt';
 import { keyIdOf, SecretBox } from '../../src/security/secret-box';
 import { forEachDatabase, MYSQL_URL, replaceStoredKey } from '../support/databases';
 import { MAIN } from '../support/process-sidecar';
-import { TestReceiver, type ReceivedRequest } from '../support/receiver';
+import { TestReceiver } from '../support/receiver';
+import { signedWith } from '../support/signatures';
 import { startSidecar, type TestSidecar } from '../support/sidecar';
 import { waitUntil } from '../support/wait';
 
 const TENANT = 'tenant-keys';
 const hook = (url: string) => ({ url, eventTypes: ['user.login'], description: '', organizationIds: [] });
 
-function verifies(secret: string, request: ReceivedRequest): boolean {
-  try {
-    new StandardWebhook(secret).verify(request.body, {
-      'webhook-id': request.headers['webhook-id'] as string,
-      'webhook-timestamp': request.headers['webhook-timestamp'] as string,
-      'webhook-signature': request.headers['webhook-signature'] as string,
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 forEachDatabase('encryption key rotation', (database) => {
   const oldKey = randomBytes(32);
@@ -114,9 +102,9 @@ forEachDatabase('encryption key rotation', (database) => {
     expect(receiver.requests).to.have.length(3);
     // Each request verifies with its own webhook's secrets, the previous one included.
     for (const held of secrets) {
-      const matching = receiver.requests.filter((r) => verifies(held[0]!, r));
+      const matching = receiver.requests.filter((r) => signedWith(held[0]!, r));
       expect(matching, 'requests signed with this secret').to.have.length(1);
-      for (const other of held.slice(1)) expect(verifies(other, matching[0]!), 'a previous secret').to.equal(true);
+      for (const other of held.slice(1)) expect(signedWith(other, matching[0]!), 'a previous secret').to.equal(true);
     }
   });
 
@@ -133,8 +121,8 @@ forEachDatabase('encryption key rotation', (database) => {
     await restart(dbUrl, withKeys(newKey));
     receiver.requests.length = 0;
     expect(await publishAndWait(1)).to.deep.equal([null]);
-    const signedWith = [rotated, first, secret].map((held) => verifies(held, receiver.requests[0]!));
-    expect(signedWith, 'signed with all three secrets').to.deep.equal([true, true, true]);
+    const signatures = [rotated, first, secret].map((held) => signedWith(held, receiver.requests[0]!));
+    expect(signatures, 'signed with all three secrets').to.deep.equal([true, true, true]);
   });
 
   it('refuses to re-seal, and changes nothing, when a secret does not open with the given keys', async () => {

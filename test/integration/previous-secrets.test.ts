@@ -8,7 +8,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { parseDbUrl } from '../../src/config/db-url';
 import { connect } from '../../src/db/connect';
 import { DeliveryStatus, ListDeliveriesRequest } from '../../src/grpc/generated/webhooks/v1/management';
@@ -16,24 +15,13 @@ import { MAX_PREVIOUS_SECRETS } from '../../src/security/previous-secrets';
 import { forEachDatabase } from '../support/databases';
 import { rollBackThrough } from '../support/migrations';
 import { TestReceiver, type ReceivedRequest } from '../support/receiver';
+import { signedWith } from '../support/signatures';
 import { startSidecar, type TestSidecar } from '../support/sidecar';
 import { waitUntil } from '../support/wait';
 
 const TENANT = 'tenant-previous';
 const OLDER_SECRETS = '20261204120000_older_secrets.js';
 
-function verifies(secret: string, req: ReceivedRequest): boolean {
-  try {
-    new StandardWebhook(secret).verify(req.body, {
-      'webhook-id': req.headers['webhook-id'] as string,
-      'webhook-timestamp': req.headers['webhook-timestamp'] as string,
-      'webhook-signature': req.headers['webhook-signature'] as string,
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const signaturesOf = (req: ReceivedRequest): string[] => (req.headers['webhook-signature'] as string).split(' ');
 const eventIdOf = (req: ReceivedRequest): string => (JSON.parse(req.body) as { id: string }).id;
@@ -95,15 +83,15 @@ forEachDatabase('previous signing secrets', (database) => {
     const both = await deliverOne(id, 'evt-both');
     expect(both.at, 'sent inside both windows').to.be.below(originalEnds);
     expect(signaturesOf(both)).to.have.length(3);
-    for (const secret of [second.secret, first.secret, original]) expect(verifies(secret, both)).to.equal(true);
+    for (const secret of [second.secret, first.secret, original]) expect(signedWith(secret, both)).to.equal(true);
 
     // The original is now the older of two previous secrets: its end leaves the newer one signing.
     await waitUntil(() => Date.now() > originalEnds, "the original secret's window to end", overlap);
     const one = await deliverOne(id, 'evt-one-window');
     expect(one.at, "sent inside the first secret's window").to.be.below(firstEnds);
     expect(signaturesOf(one)).to.have.length(2);
-    expect(verifies(second.secret, one) && verifies(first.secret, one)).to.equal(true);
-    expect(verifies(original, one), 'the original, its window over').to.equal(false);
+    expect(signedWith(second.secret, one) && signedWith(first.secret, one)).to.equal(true);
+    expect(signedWith(original, one), 'the original, its window over').to.equal(false);
   });
 
   it('the next rotation prunes previous secrets whose windows ended', async () => {
@@ -119,7 +107,7 @@ forEachDatabase('previous signing secrets', (database) => {
     expect(await row()).to.include({ older_secrets_sealed: null });
     const post = await deliverOne(id, 'evt-after-prune');
     expect(signaturesOf(post)).to.have.length(2);
-    expect(verifies(third.secret, post) && verifies(last.secret, post)).to.equal(true);
+    expect(signedWith(third.secret, post) && signedWith(last.secret, post)).to.equal(true);
   });
 
   it(`keeps at most ${MAX_PREVIOUS_SECRETS} previous secrets: a sixth rotation in the window drops the oldest`, async () => {
@@ -129,8 +117,8 @@ forEachDatabase('previous signing secrets', (database) => {
 
     const post = await deliverOne(id, 'evt-capped');
     expect(signaturesOf(post)).to.have.length(MAX_PREVIOUS_SECRETS + 1);
-    expect(verifies(original, post), 'the oldest, dropped').to.equal(false);
-    for (const secret of handedOut.slice(1)) expect(verifies(secret, post)).to.equal(true);
+    expect(signedWith(original, post), 'the oldest, dropped').to.equal(false);
+    for (const secret of handedOut.slice(1)) expect(signedWith(secret, post)).to.equal(true);
   });
 
   it('a previous secret stored before the older_secrets migration keeps signing after it, beside a later one', async () => {
@@ -150,6 +138,6 @@ forEachDatabase('previous signing secrets', (database) => {
     const second = await rotate(id);
     const post = await deliverOne(id, 'evt-after-upgrade');
     expect(signaturesOf(post)).to.have.length(3);
-    for (const secret of [second.secret, first.secret, original]) expect(verifies(secret, post)).to.equal(true);
+    for (const secret of [second.secret, first.secret, original]) expect(signedWith(secret, post)).to.equal(true);
   });
 });

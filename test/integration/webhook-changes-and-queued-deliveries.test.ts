@@ -8,13 +8,13 @@
  * WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK is 1.
  */
 import { expect } from 'chai';
-import { Webhook as StandardWebhook } from 'standardwebhooks';
 import type { Event } from '../../src/grpc/generated/webhooks/v1/event';
 import { DeliveryStatus, ListDeliveriesRequest, UpdateWebhookRequest, type Delivery } from '../../src/grpc/generated/webhooks/v1/management';
 import { REFRESH_MS } from '../../src/delivery/webhook-views';
 import { WebhookStore } from '../../src/management/webhook-store';
 import { forEachDatabase } from '../support/databases';
-import { TestReceiver, type ReceivedRequest } from '../support/receiver';
+import { TestReceiver } from '../support/receiver';
+import { signedWith } from '../support/signatures';
 import { startSidecar, type TestSidecar } from '../support/sidecar';
 import { waitUntil } from '../support/wait';
 
@@ -22,18 +22,6 @@ const TENANT = 'tenant-changes';
 const EVENTS = 20;
 const { DELIVERY_STATUS_SUCCEEDED: SUCCEEDED, DELIVERY_STATUS_PAUSED: PAUSED } = DeliveryStatus;
 
-function signedWith(secret: string, req: ReceivedRequest): boolean {
-  try {
-    new StandardWebhook(secret).verify(req.body, {
-      'webhook-id': req.headers['webhook-id'] as string,
-      'webhook-timestamp': req.headers['webhook-timestamp'] as string,
-      'webhook-signature': req.headers['webhook-signature'] as string,
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function login(id: string): Event {
   return { id, tenantId: TENANT, type: 'user.login', occurredAt: undefined, organizationId: '', data: { user_id: `u-${id}` } };
