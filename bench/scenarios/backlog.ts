@@ -14,7 +14,7 @@ import type { BenchOptions, Row } from '../lib/report';
 import { summarize } from '../lib/stats';
 import { storesBodiesApart } from '../../src/db/migrate';
 import { newDeliveryId } from '../../src/ids';
-import { insertEvents } from '../../src/ingest/event-store';
+import { insertEvents } from '../../src/ingest/outbox-rows';
 import { renderPayload } from '../../src/ingest/validate-event';
 
 const WEBHOOKS = 3;

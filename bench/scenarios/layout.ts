@@ -12,7 +12,7 @@ import type { Knex } from 'knex';
 import { parseDbUrl } from '../../src/config/db-url';
 import { connect } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
-import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
+import { deliveryRow, insertEvents } from '../../src/ingest/outbox-rows';
 import { renderPayload } from '../../src/ingest/validate-event';
 import { benchEvent, TENANT } from '../lib/calls';
 import { measureCpu, type CpuUse, databaseServer } from '../lib/cpu';

@@ -9,7 +9,7 @@ import { InputError, NotFoundError, PreconditionError } from '../errors';
 import { PROCESS_CLOCK, type Clock } from '../db/db-clock';
 import { isNestedTooDeep, MAX_DATA_DEPTH } from '../grpc/data-depth';
 import { newEventId } from '../ids';
-import { deliveryRow, insertEvents } from '../ingest/event-store';
+import { deliveryRow, insertEvents } from '../ingest/outbox-rows';
 import { checkNoProtoKey, renderPayload } from '../ingest/validate-event';
 import { countStatusChange } from '../outbox/stats';
 import { currentTraceparent } from '../telemetry/trace-context';

@@ -17,7 +17,7 @@ import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
 import { Places } from '../../src/delivery/places';
-import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
+import { deliveryRow, insertEvents } from '../../src/ingest/outbox-rows';
 import { claimDue } from '../../src/outbox/claim';
 import { forEachDatabase } from '../support/databases';
 import { TestReceiver } from '../support/receiver';

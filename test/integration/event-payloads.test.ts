@@ -17,7 +17,7 @@ import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
 import { MIGRATOR_CONFIG } from '../../src/db/migrate';
 import { ListDeliveriesRequest, UpdateWebhookRequest } from '../../src/grpc/generated/webhooks/v1/management';
-import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
+import { deliveryRow, insertEvents } from '../../src/ingest/outbox-rows';
 import type { ValidEvent } from '../../src/ingest/validate-event';
 import { claimDue } from '../../src/outbox/claim';
 import { purgeOnce } from '../../src/outbox/retention';

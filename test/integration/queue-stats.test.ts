@@ -10,7 +10,7 @@ import { parseDbUrl } from '../../src/config/db-url';
 import { connect, type Db } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
 import { deliveryIdAt, deliveryIdTime, newDeliveryId } from '../../src/ids';
-import { deliveryRow } from '../../src/ingest/event-store';
+import { deliveryRow } from '../../src/ingest/outbox-rows';
 import type { ValidEvent } from '../../src/ingest/validate-event';
 import { queueStats, queueStatsQuery } from '../../src/outbox/queue-stats';
 import { forEachDatabase } from '../support/databases';

@@ -10,7 +10,7 @@ import { connect, type Db } from '../../src/db/connect';
 import { migrateLatest } from '../../src/db/migrate';
 import type { AttemptResult } from '../../src/delivery/attempt';
 import { DeliveryHistory } from '../../src/management/delivery-history';
-import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
+import { deliveryRow, insertEvents } from '../../src/ingest/outbox-rows';
 import { claimDue } from '../../src/outbox/claim';
 import { recordAttempts } from '../../src/outbox/record';
 import { forEachDatabase } from '../support/databases';

@@ -10,7 +10,7 @@ import { connect, type Db } from '../../src/db/connect';
 import { PROCESS_CLOCK } from '../../src/db/db-clock';
 import { HttpSender } from '../../src/delivery/http-sender';
 import { DeliveryWorker } from '../../src/delivery/worker';
-import { deliveryRow, insertEvents } from '../../src/ingest/event-store';
+import { deliveryRow, insertEvents } from '../../src/ingest/outbox-rows';
 import { AttemptRecorder } from '../../src/outbox/recorder';
 import { SecretBox } from '../../src/security/secret-box';
 import { createLogger } from '../../src/telemetry/logger';
