@@ -17,7 +17,6 @@
  * retries that fell due and leases that other replicas left behind).
  */
 import type { Handoff } from '../ingest/event-store';
-import { newClaimId } from '../ids';
 import { claimDue, type ClaimedDelivery } from '../outbox/claim';
 import { OutageLog } from '../telemetry/outage-log';
 import { Alarm } from './alarm';
@@ -25,7 +24,8 @@ import type { DeliverDeps } from './deliver';
 import { leaseMsFor } from './lease';
 import { LeaseReturns } from './lease-returns';
 import { ClaimDepth } from './pace';
-import { Places, type Reservation } from './places';
+import { Handoffs } from './handoffs';
+import { Places } from './places';
 import { passOverReady, type ReadyPassHooks } from './ready-queue';
 import { SendStage, type SendOptions } from './send-stage';
 import { WebhookViews } from './webhook-views';
@@ -56,7 +56,7 @@ export class DeliveryWorker {
   /** Leases of deliveries that will not be sent here, being given back. */
   private readonly leases: LeaseReturns;
   /** Ingest handoffs under way, with the places they reserved. */
-  private readonly handoffs = new Set<Reservation>();
+  private readonly handoffs: Handoffs;
   /** Per webhook: deliveries claimed (or being claimed) here and not sent out yet. */
   private readonly places: Places;
   /** How far ahead of the slots to claim, here and per webhook, by how long attempts take. */
@@ -90,6 +90,17 @@ export class DeliveryWorker {
       (tenantId) => this.depth.tenantCapOf(tenantId),
     );
     this.leases = new LeaseReturns(deps.db, deps.logger, deps.clock);
+    this.handoffs = new Handoffs(this.places, {
+      hasRoom: () => this.running && this.held < this.depth.capacity,
+      leaseMs: leaseMsFor(requestTimeoutMs),
+      accept: (claimed) => {
+        if (!this.running) void this.drop(claimed);
+        else {
+          this.ready.push(...claimed);
+          this.pump();
+        }
+      },
+    });
     this.send = new SendStage(
       // The deliveries queued for a webhook that an attempt just disabled are not sent either.
       { ...deps, onWebhookDisabled: (webhookId) => this.views.changed(webhookId) },
@@ -169,31 +180,7 @@ export class DeliveryWorker {
    * wait. Undefined while stopped; a handoff takes nothing once the worker is full.
    */
   openHandoff(now: number): Handoff | undefined {
-    if (!this.running) return undefined;
-    const places = this.places.reserve(() => this.running && this.held < this.depth.capacity);
-    return {
-      claimId: newClaimId(),
-      leaseExpiresAt: now + leaseMsFor(this.options.requestTimeoutMs),
-      take: (webhookId, tenantId) => {
-        if (!places.take(webhookId, tenantId)) return false;
-        this.handoffs.add(places); // counted in `held` until kept or given back
-        return true;
-      },
-      release: () => {
-        places.release();
-        this.handoffs.delete(places);
-      },
-      deliver: (claimed) => {
-        places.keep(claimed);
-        this.handoffs.delete(places);
-        if (!this.running) {
-          void this.drop(claimed);
-          return;
-        }
-        this.ready.push(...claimed);
-        this.pump();
-      },
-    };
+    return this.running ? this.handoffs.begin(now) : undefined;
   }
 
   /**
@@ -212,9 +199,7 @@ export class DeliveryWorker {
 
   /** Places taken: queued, sending, asked for by the claims under way, reserved by handoffs. */
   private get held(): number {
-    let reserved = 0;
-    for (const handoff of this.handoffs) reserved += handoff.size;
-    return this.ready.length + this.send.size + this.claimingRoom + reserved;
+    return this.ready.length + this.send.size + this.claimingRoom + this.handoffs.reserved;
   }
 
   /**
