@@ -66,14 +66,19 @@ export class Batcher<In, Out> {
   }
 
   private schedule(): void {
-    if (this.full || this.scheduled) return;
+    if (this.full) return;
+    this.writeIn(Math.max(this.options.gatherMs ?? 0, this.spacingLeft()));
+  }
+
+  /** Writes what is queued after `ms`, or on the next turn; once, however often it is asked. */
+  private writeIn(ms: number): void {
+    if (this.scheduled) return;
     this.scheduled = true;
     const write = (): void => {
       this.scheduled = false;
       void this.writeNext();
     };
-    const wait = Math.max(this.options.gatherMs ?? 0, this.spacingLeft());
-    if (wait > 0) setTimeout(write, wait);
+    if (ms > 0) setTimeout(write, ms);
     else setImmediate(write);
   }
 
@@ -94,7 +99,7 @@ export class Batcher<In, Out> {
       const wait = this.spacingLeft();
       if (this.queue.length > 0) {
         if (wait <= 0) void this.writeNext();
-        else this.later(wait);
+        else this.writeIn(wait);
       }
     }
   }
@@ -102,15 +107,6 @@ export class Batcher<In, Out> {
   /** ms until minSpacingMs has passed since the last write started (0 or less: it has). */
   private spacingLeft(): number {
     return (this.options.minSpacingMs ?? 0) - (performance.now() - this.lastStartAt);
-  }
-
-  private later(ms: number): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setTimeout(() => {
-      this.scheduled = false;
-      void this.writeNext();
-    }, ms);
   }
 
   private take(): Array<Waiting<In, Out>> {
